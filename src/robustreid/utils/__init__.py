@@ -1,0 +1,1 @@
+"""Small shared helpers (registry, seeding, atomic file writes)."""
