@@ -36,8 +36,8 @@ class PKBatchSampler(Sampler[list[int]]):
         rng = np.random.default_rng(self.seed)
         order: list[int] = []
         for _ in range(self.num_batches):
-            if len(order) < self.clusters_per_batch:
-                order = list(rng.permutation(len(self.members))) + order
+            if len(order) < self.clusters_per_batch:  # next pass over all clusters, leftovers first
+                order = [c for c in rng.permutation(len(self.members)) if c not in order] + order
             chosen = [order.pop() for _ in range(self.clusters_per_batch)]
             yield [int(i) for c in chosen for i in self._instances(self.members[c], rng)]
 

@@ -1,0 +1,221 @@
+"""The ``robustreid`` command line: datasets, extract, evaluate, train."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import __version__
+
+log = logging.getLogger("robustreid")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        return args.func(args) or 0
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"robustreid {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robustreid", description=(
+        "Unsupervised person re-identification: train on unlabeled crops, evaluate, extract features."))
+    parser.add_argument("--version", action="version", version=f"robustreid {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_datasets(sub)
+    _add_extract(sub)
+    _add_evaluate(sub)
+    _add_train(sub)
+    return parser
+
+
+# ------------------------------------------------------------------ shared options
+def _dataset_options(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--dataset", required=required, help="data set name (see `robustreid datasets`)")
+    p.add_argument("--data-root", default=None, help="folder holding the data set (not needed for synthetic)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra data set option, e.g. num_train_ids=50 for synthetic (repeatable)")
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", help="a trained robustreid checkpoint (model_best.pth)")
+    p.add_argument("--backbone", default="efficientnet_lite0",
+                   help="ImageNet-initialised backbone when no --checkpoint is given (default: %(default)s)")
+    p.add_argument("--weights", help="ImageNet weights file for backbones without bundled weights (resnet50)")
+    p.add_argument("--height", type=int, help="input height (default: the checkpoint's, else 256)")
+    p.add_argument("--width", type=int, help="input width (default: the checkpoint's, else 128)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
+
+
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings to a dict; values are parsed as YAML scalars (ints, floats, bools)."""
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--option expects KEY=VALUE, got {pair!r}")
+        options[key] = yaml.safe_load(value)
+    return options
+
+
+def _load_dataset(args: argparse.Namespace):
+    from ..data import load_dataset
+
+    return load_dataset(args.dataset, args.data_root, **_parse_options(args.option))
+
+
+def _load_model(args: argparse.Namespace):
+    """(model, height, width) from --checkpoint, or an ImageNet-initialised --backbone."""
+    from ..engine.inference import load_checkpoint_model
+    from ..models import build_model
+    from ..utils.runtime import resolve_device
+
+    device = resolve_device(args.device)
+    if args.checkpoint:
+        model, cfg = load_checkpoint_model(args.checkpoint, device)
+        height, width = cfg["data"]["height"], cfg["data"]["width"]
+    else:
+        model, height, width = build_model(args.backbone, weights=args.weights).to(device).eval(), 256, 128
+    return model, args.height or height, args.width or width
+
+
+def _images(paths: list[str], height: int, width: int):
+    from ..data.images import ImageDataset
+    from ..data.transforms import build_test_transform
+
+    return ImageDataset(paths, height, width, build_test_transform(), preload=False)
+
+
+# ---------------------------------------------------------------------- datasets
+def _add_datasets(sub) -> None:
+    p = sub.add_parser("datasets", help="list the data sets, or summarise one at a root",
+                       description="Without --dataset: list the registered data sets. With it: load and "
+                                   "print ids / images / cameras per split.")
+    _dataset_options(p, required=False)
+    p.set_defaults(func=_run_datasets)
+
+
+def _run_datasets(args: argparse.Namespace) -> None:
+    from ..data import dataset_names
+
+    if args.dataset is None:
+        print("\n".join(dataset_names()))
+        return
+    print(_load_dataset(args).summary())
+
+
+# ----------------------------------------------------------------------- extract
+def _add_extract(sub) -> None:
+    p = sub.add_parser("extract", help="features of a data set split or a folder of images to .npy",
+                       description="Writes OUT.npy (N x D float32, L2-normalised) and OUT.txt (one image path "
+                                   "per line, same order).")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="data set name (with --split)")
+    source.add_argument("--folder", help="a folder of images (searched recursively)")
+    p.add_argument("--split", default="gallery", choices=["train", "query", "gallery"])
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
+    _model_options(p)
+    p.add_argument("--out", required=True, help="output prefix: writes OUT.npy and OUT.txt")
+    p.set_defaults(func=_run_extract)
+
+
+def _run_extract(args: argparse.Namespace) -> None:
+    from ..data.datasets.folder import find_images
+    from ..engine.inference import extract_features
+
+    paths = ([str(p) for p in find_images(Path(args.folder))] if args.folder
+             else [it.path for it in _load_dataset(args).split(args.split)])
+    if not paths:
+        raise ValueError("no images found")
+    model, height, width = _load_model(args)
+    features = extract_features(model, _images(paths, height, width), args.batch_size)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out.with_suffix(".npy"), features.numpy())
+    out.with_suffix(".txt").write_text("\n".join(paths) + "\n")
+    print(f"wrote {out.with_suffix('.npy')} {tuple(features.shape)} and {out.with_suffix('.txt')}")
+
+
+# ---------------------------------------------------------------------- evaluate
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="mAP / Rank-k of a backbone or checkpoint on a data set",
+                       description="Extracts query and gallery features and reports mAP, Rank-1/5/10 and mINP "
+                                   "under the standard protocol (same identity + same camera excluded).")
+    _dataset_options(p)
+    _model_options(p)
+    p.add_argument("--no-camera-filter", action="store_true",
+                   help="do not exclude same-camera matches (for data without camera ids)")
+    p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)")
+    p.add_argument("--json", help="write the metrics to this JSON file")
+    p.add_argument("--ranked-png", help="write a ranked-results picture to this PNG")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    from ..engine.inference import evaluate_model
+    from ..evaluation import format_metrics
+    from ..viz.ranked import save_ranked_results
+
+    dataset = _load_dataset(args)
+    print(dataset.summary())
+    model, height, width = _load_model(args)
+    metrics, qf, gf = evaluate_model(
+        model, _images([it.path for it in dataset.query], height, width),
+        _images([it.path for it in dataset.gallery], height, width), dataset.query, dataset.gallery,
+        args.batch_size, camera_filter=not args.no_camera_filter, rerank=args.rerank)
+    print(format_metrics(metrics))
+    if args.json:
+        summary = {"dataset": args.dataset, "checkpoint": args.checkpoint, "backbone": args.backbone,
+                   "height": height, "width": width, "mAP": float(metrics["mAP"]),
+                   "cmc": [float(x) for x in metrics["cmc"][:20]], "mINP": float(metrics["mINP"])}
+        Path(args.json).write_text(json.dumps(summary, indent=2))
+    if args.ranked_png:
+        save_ranked_results(qf.numpy(), gf.numpy(), dataset.query, dataset.gallery, args.ranked_png,
+                            camera_filter=not args.no_camera_filter)
+
+
+# ------------------------------------------------------------------------- train
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="unsupervised training from a YAML config",
+                       description="Cluster-contrast training from unlabeled images. The resolved config, "
+                                   "checkpoints, metrics.jsonl, a learning curve and a ranked-results picture "
+                                   "go to the run folder (output_dir).")
+    p.add_argument("--config", help="YAML config (see configs/); unspecified keys keep their defaults")
+    p.add_argument("--data-root", help="shortcut for --set data.root=DIR")
+    p.add_argument("--output-dir", help="shortcut for --set output_dir=DIR")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a config value, e.g. --set optim.epochs=10 (repeatable; unknown keys and "
+                        "wrong types are rejected)")
+    p.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from ..engine.config import load_config
+    from ..engine.report import train_and_report
+
+    overrides = list(args.overrides)
+    if args.data_root:
+        overrides.append(f"data.root={args.data_root}")
+    if args.output_dir:
+        overrides.append(f"output_dir={args.output_dir}")
+    cfg = load_config(args.config, overrides)
+    train_and_report(cfg, resume=args.resume)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

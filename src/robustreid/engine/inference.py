@@ -1,0 +1,76 @@
+"""Feature extraction and model evaluation, shared by the trainer and the CLI."""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..data.base import ImageItem
+from ..data.images import ImageDataset
+from ..evaluation import evaluate_features
+
+
+def autocast_for(device: torch.device):
+    """bfloat16 autocast on CUDA (no loss scaling needed); full precision on the CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, images: ImageDataset, batch_size: int = 256, num_workers: int = 0,
+                     device: torch.device | None = None, desc: str = "extract") -> torch.Tensor:
+    """L2-normalised embeddings (N, D) on the CPU, in dataset order, with the model in eval mode."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    loader = DataLoader(images, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        pin_memory=device.type == "cuda")
+    chunks = []
+    for batch, _ in tqdm(loader, desc=desc, leave=False, disable=None):
+        batch = batch.to(device, non_blocking=True)
+        if device.type == "cuda":
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with autocast_for(device):
+            chunks.append(model(batch).float().cpu())
+    model.train(was_training)
+    return torch.cat(chunks) if chunks else torch.empty(0)
+
+
+def labels_of(items: Sequence[ImageItem]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([it.pid for it in items], dtype=np.int64),
+            np.array([it.camid for it in items], dtype=np.int64))
+
+
+def evaluate_model(model: nn.Module, query: ImageDataset, gallery: ImageDataset,
+                   query_items: Sequence[ImageItem], gallery_items: Sequence[ImageItem],
+                   batch_size: int = 256, num_workers: int = 0, camera_filter: bool = True,
+                   rerank: bool = False) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """Query-vs-gallery metrics of a model; also returns the features for pictures and files."""
+    query_features = extract_features(model, query, batch_size, num_workers, desc="extract query")
+    gallery_features = extract_features(model, gallery, batch_size, num_workers, desc="extract gallery")
+    q_pids, q_cams = labels_of(query_items)
+    g_pids, g_cams = labels_of(gallery_items)
+    metrics = evaluate_features(query_features.numpy(), gallery_features.numpy(), q_pids, g_pids, q_cams, g_cams,
+                                camera_filter=camera_filter, rerank=rerank)
+    return metrics, query_features, gallery_features
+
+
+def load_checkpoint_model(path: str, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """A trained model from a run's checkpoint (``model_best.pth`` or ``checkpoint.pth``) and its config.
+
+    The architecture comes from the config saved inside the checkpoint, so no
+    ImageNet weights are needed to rebuild it.
+    """
+    from ..models import build_model
+
+    state = torch.load(path, map_location=device, weights_only=False)
+    if "model" not in state or "config" not in state:
+        raise ValueError(f"{path} is not a robustreid checkpoint (expected keys 'model' and 'config')")
+    m = state["config"]["model"]
+    model = build_model(m["backbone"], pretrained=False, last_stride=m["last_stride"], pooling=m["pooling"])
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), state["config"]

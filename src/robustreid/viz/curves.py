@@ -1,0 +1,34 @@
+"""Learning curves of a training run, read from its metrics log."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_learning_curve(records: Sequence[dict[str, Any]], out_png: str | Path,
+                        title: str = "training") -> Path:
+    """Three panels over epochs: accuracy (mAP, Rank-1), loss, and clusters / outliers."""
+    fig, (acc, loss, clusters) = plt.subplots(1, 3, figsize=(13, 3.6))
+    epochs = [r["epoch"] for r in records]
+    evaluated = [r for r in records if "mAP" in r]
+    acc.plot([r["epoch"] for r in evaluated], [100 * r["mAP"] for r in evaluated], "o-", label="mAP")
+    acc.plot([r["epoch"] for r in evaluated], [100 * r["rank1"] for r in evaluated], "s-", label="Rank-1")
+    acc.set(xlabel="epoch", ylabel="%", title="accuracy")
+    acc.legend()
+    loss.plot(epochs, [r["loss"] for r in records], "o-")
+    loss.set(xlabel="epoch", title="ClusterNCE loss")
+    clusters.plot(epochs, [r["num_clusters"] for r in records], "o-", label="clusters")
+    clusters.plot(epochs, [r["num_outliers"] for r in records], "s-", label="outliers")
+    clusters.set(xlabel="epoch", title="pseudo-labels")
+    clusters.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    out_png = Path(out_png)
+    fig.savefig(out_png, dpi=90)
+    plt.close(fig)
+    return out_png
