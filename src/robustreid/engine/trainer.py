@@ -132,10 +132,10 @@ class Trainer:
         losses = []
         for images, index in tqdm(loader, desc=f"epoch {epoch} train", leave=False, disable=None):
             targets = label_tensor[index].to(self.device)
-            losses.append(self.train_step(images.to(self.device, non_blocking=True), targets))
+            losses.append(self.train_step(images.to(self.device, non_blocking=True), targets, index.to(self.device)))
         return {"loss": float(np.mean(losses))}
 
-    def train_step(self, images: torch.Tensor, targets: torch.Tensor) -> float:
+    def train_step(self, images: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor) -> float:
         if self.device.type == "cuda":
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast_for(self.device):
@@ -144,7 +144,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.memory.update(embeddings, targets)
+        self.memory.update(embeddings, targets, indices=indices)
         return loss.item()
 
     def _evaluation_due(self, epoch: int) -> bool:

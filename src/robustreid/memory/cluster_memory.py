@@ -7,7 +7,9 @@ the classes in the batch move towards selected batch features by momentum.
 
 How prototypes are *initialised* and which samples *update* them are strategies
 looked up by name (see :mod:`robustreid.memory.strategies`), so the paper's CSA
-and HPS modules plug in as one function each.
+and HPS modules plug in as one function each. Strategies share ``self.state``, a
+dict that lives as long as the memory: an init strategy may leave there what an
+update strategy needs (e.g. a trained aggregator and per-sample dispersion).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class ClusterMemory(nn.Module):
         self.momentum = momentum
         self.init_strategy = PROTOTYPE_INIT.get(init)
         self.update_strategy = MEMORY_UPDATE.get(update)
+        self.state: dict[str, Any] = {}
         self.register_buffer("prototypes", torch.zeros(0))
 
     @property
@@ -38,7 +41,8 @@ class ClusterMemory(nn.Module):
     def initialise(self, features: torch.Tensor, labels: torch.Tensor, **context: Any) -> None:
         """Prototypes for clusters 0..C-1 from the epoch's features; label -1 (outliers) is ignored."""
         keep = labels >= 0
-        prototypes = self.init_strategy(features[keep], labels[keep], int(labels.max()) + 1, **context)
+        prototypes = self.init_strategy(features[keep], labels[keep], int(labels.max()) + 1,
+                                        state=self.state, sample_index=keep.nonzero().squeeze(1), **context)
         self.prototypes = F.normalize(prototypes.float(), dim=1).to(features.device)
 
     def forward(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -48,9 +52,14 @@ class ClusterMemory(nn.Module):
 
     @torch.no_grad()
     def update(self, features: torch.Tensor, targets: torch.Tensor, **context: Any) -> None:
-        """Momentum update by the samples the update strategy selects, in batch order."""
+        """Momentum update by the samples the update strategy selects, in batch order.
+
+        ``context`` carries what a strategy may need beyond the batch, e.g. ``indices``
+        (dataset positions of the batch samples).
+        """
         features = F.normalize(features.detach().float(), dim=1)
-        chosen_features, chosen_targets = self.update_strategy(features, targets, self.prototypes, **context)
+        chosen_features, chosen_targets = self.update_strategy(features, targets, self.prototypes,
+                                                               state=self.state, **context)
         momentum_update(self.prototypes, chosen_features, chosen_targets, self.momentum)
 
 
