@@ -1,1 +1,6 @@
-"""robustreid.models."""
+"""Backbones and the re-ID head: ``build_model(name)`` gives an image -> unit-norm embedding network."""
+
+from .efficientnet_lite import EfficientNetLite, build_efficientnet_lite
+from .registry import BACKBONES, BackboneFactory
+
+__all__ = ["BACKBONES", "BackboneFactory", "EfficientNetLite", "build_efficientnet_lite"]
