@@ -2,5 +2,13 @@
 
 from .efficientnet_lite import EfficientNetLite, build_efficientnet_lite
 from .registry import BACKBONES, BackboneFactory
+from .resnet import ResNetTrunk, resnet50
 
-__all__ = ["BACKBONES", "BackboneFactory", "EfficientNetLite", "build_efficientnet_lite"]
+__all__ = [
+    "BACKBONES",
+    "BackboneFactory",
+    "EfficientNetLite",
+    "ResNetTrunk",
+    "build_efficientnet_lite",
+    "resnet50",
+]
