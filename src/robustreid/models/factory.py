@@ -1,0 +1,27 @@
+"""One call from a backbone name to a ready re-ID model."""
+
+from __future__ import annotations
+
+from . import efficientnet_lite, resnet  # noqa: F401  (importing registers the backbones)
+from .head import ReidModel
+from .registry import BACKBONES
+
+
+def build_model(
+    name: str = "efficientnet_lite0",
+    pretrained: bool = True,
+    weights: str | None = None,
+    last_stride: int = 1,
+    pooling: str = "gem",
+) -> ReidModel:
+    """Build backbone ``name`` (see :func:`backbone_names`) under the GeM/avg + BN-neck head.
+
+    ``pretrained`` loads the ImageNet weights installed with the package
+    (EfficientNet-Lite); ``weights`` loads a user's ImageNet state_dict instead.
+    """
+    backbone = BACKBONES.get(name)(pretrained=pretrained, weights=weights, last_stride=last_stride)
+    return ReidModel(backbone, pooling=pooling)
+
+
+def backbone_names() -> list[str]:
+    return BACKBONES.names()

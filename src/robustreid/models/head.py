@@ -1,0 +1,78 @@
+"""The re-ID head: pooling, a BatchNorm neck and L2 normalisation.
+
+The cluster memory compares features by cosine similarity, so the model
+returns unit-norm embeddings in train and eval mode alike; training and
+retrieval then see exactly the same feature.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..utils.registry import Registry
+
+POOLINGS: Registry[type[nn.Module]] = Registry("pooling")
+
+
+@POOLINGS.register("gem")
+class GeneralizedMeanPooling(nn.Module):
+    """GeM: (mean x^p)^(1/p) per channel; p=1 is average pooling, large p approaches max pooling.
+
+    ``p`` is learned so training can pick how much to favour the strongest
+    activations (discriminative body parts); ``eps`` keeps x^p differentiable at 0.
+    """
+
+    def __init__(self, p: float = 3.0, eps: float = 1e-6):
+        super().__init__()
+        self.p = nn.Parameter(torch.tensor([p]))
+        self.eps = eps
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        return maps.clamp(min=self.eps).pow(self.p).mean(dim=(2, 3)).pow(1.0 / self.p)
+
+
+@POOLINGS.register("avg")
+class GlobalAveragePooling(nn.Module):
+    """Mean over all positions: (B, C, h, w) -> (B, C)."""
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        return maps.mean(dim=(2, 3))
+
+
+def bn_neck(dim: int) -> nn.BatchNorm1d:
+    """BatchNorm1d with its bias frozen at 0 ("bag of tricks" BNNeck).
+
+    Normalising each channel before the L2 norm spreads the features over the
+    sphere; a learned bias would only shift them off-centre, which hurts cosine
+    similarity, so it stays 0.
+    """
+    neck = nn.BatchNorm1d(dim)
+    neck.bias.requires_grad_(False)
+    return neck
+
+
+class ReidModel(nn.Module):
+    """Backbone -> pooling ("gem" | "avg") -> BN neck -> L2-normalised embedding (B, D).
+
+    In train mode the BN neck needs a batch of more than one image.
+    """
+
+    def __init__(self, backbone: nn.Module, pooling: str = "gem"):
+        super().__init__()
+        channels = getattr(backbone, "out_channels", None)
+        if not isinstance(channels, int):
+            raise TypeError(
+                f"{type(backbone).__name__} must expose an int `out_channels` to be used as a backbone"
+            )
+        self.backbone = backbone
+        self.pool = POOLINGS.get(pooling)()
+        self.neck = bn_neck(channels)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.neck.num_features
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.neck(self.pool(self.backbone(images))), dim=1)
