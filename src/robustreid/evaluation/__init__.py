@@ -1,1 +1,19 @@
-"""robustreid.evaluation."""
+"""Evaluation: Market-1501 ranking metrics (mAP, CMC, mINP) and k-reciprocal re-ranking."""
+
+from robustreid.evaluation.ranking import (
+    RankMetrics,
+    cosine_distance,
+    evaluate_features,
+    evaluate_rank,
+    format_metrics,
+)
+from robustreid.evaluation.rerank import re_ranking
+
+__all__ = [
+    "RankMetrics",
+    "cosine_distance",
+    "evaluate_features",
+    "evaluate_rank",
+    "format_metrics",
+    "re_ranking",
+]
