@@ -1,0 +1,128 @@
+"""Shared output of the benchmark scripts: one JSON per result and one row per result in docs/results.md.
+
+Stable API, imported by every script in this folder (they put this folder on
+``sys.path`` first)::
+
+    machine_info() -> dict
+    write_result(name, command, wall_s, figures) -> Path
+
+``write_result`` writes ``benchmarks/results/<name>.json`` with the keys
+``name, command, machine, date, wall_s`` followed by the script's figures,
+and inserts or replaces the row whose first cell is ``name`` in the table of
+``docs/results.md`` (creating the file if needed). Several scripts share that
+file, so the read-modify-write runs under an exclusive lock and leaves every
+other row untouched. The row lists the scalar figures (nested dicts are
+flattened to ``outer.inner``; lists stay in the JSON only).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import platform
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCHMARKS_DIR / "results"
+RESULTS_MD = BENCHMARKS_DIR.parent / "docs" / "results.md"
+RESERVED_KEYS = ("name", "command", "machine", "date", "wall_s")
+TABLE_HEADER = "| benchmark | date | machine | wall (s) | figures |\n|---|---|---|---|---|\n"
+RESULTS_MD_INTRO = (
+    "# Benchmark results\n\n"
+    "One row per result, written by `benchmarks/*.py` through `benchmarks/_common.py`. The exact command,\n"
+    "the machine and every figure are in `benchmarks/results/<benchmark>.json`. Timings are wall-clock and\n"
+    "the CPUs may have been shared with other work, so expect some noise.\n\n"
+)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict:
+    """Where a figure was measured: usable cores, CPU model, GPU name (or "none"), and library versions."""
+    import torch  # imported here so that scripts which never touch torch do not pay for it
+
+    return {
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu": _cpu_model(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+
+
+def _scalar_figures(figures: dict, prefix: str = "") -> Iterator[tuple[str, object]]:
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            yield from _scalar_figures(value, f"{prefix}{key}.")
+        elif isinstance(value, (int, float, str, bool)) or value is None:
+            yield f"{prefix}{key}", value
+
+
+def _table_row(record: dict) -> str:
+    machine = record["machine"]
+    gpu = "no GPU" if machine["gpu"] == "none" else machine["gpu"]
+    figures = {k: v for k, v in record.items() if k not in RESERVED_KEYS}
+    summary = ", ".join(f"{k}={v}" for k, v in _scalar_figures(figures))
+    cells = [
+        record["name"],
+        record["date"][:10],
+        f"{machine['cores']} cores, {gpu}",
+        f"{record['wall_s']:.1f}",
+    ]
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in [*cells, summary]) + " |\n"
+
+
+def _upsert_row(markdown: str, name: str, row: str) -> str:
+    """Replace the row of ``name`` in the results table, or append it to the table; nothing else changes."""
+    if TABLE_HEADER not in markdown:
+        intro = markdown.rstrip("\n") + "\n\n" if markdown.strip() else RESULTS_MD_INTRO
+        markdown = intro + TABLE_HEADER
+    lines = markdown.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.startswith(f"| {name} |"):
+            lines[i] = row
+            return "".join(lines)
+    end = len(markdown[: markdown.index(TABLE_HEADER) + len(TABLE_HEADER)].splitlines())
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    lines.insert(end, row)
+    return "".join(lines)
+
+
+def write_result(name: str, command: str, wall_s: float, figures: dict) -> Path:
+    """Write benchmarks/results/<name>.json, upsert its row in docs/results.md; returns the JSON path."""
+    clashes = set(figures) & set(RESERVED_KEYS)
+    if clashes:
+        raise ValueError(f"figures may not use the reserved keys {sorted(clashes)}")
+    record = {
+        "name": name,
+        "command": command,
+        "machine": machine_info(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_s": round(wall_s, 3),
+        **figures,
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    RESULTS_MD.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS_MD, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        updated = _upsert_row(handle.read(), name, _table_row(record))
+        handle.seek(0)
+        handle.truncate()
+        handle.write(updated)
+    return path
