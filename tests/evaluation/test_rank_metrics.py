@@ -110,6 +110,14 @@ def test_invalid_inputs_raise(q_pids, g_pids, distmat, message):
         evaluate_rank(np.array(distmat, np.float32), q_pids, g_pids, [0], [1, 1])
 
 
+@pytest.mark.parametrize(
+    ("option", "message"), [({"max_rank": 0}, "max_rank"), ({"chunk_size": 0}, "chunk_size")]
+)
+def test_invalid_options_raise(option, message):
+    with pytest.raises(ValueError, match=message):
+        evaluate_rank(np.ones((1, 2), np.float32), [1], [1, 2], [0], [1, 1], **option)
+
+
 @pytest.mark.parametrize("tied", [False, True])
 def test_matches_slow_reference_on_random_data(tied):
     distmat, q_pids, g_pids, q_cams, g_cams = random_problem(seed=3, tied=tied)

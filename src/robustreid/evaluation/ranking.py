@@ -216,6 +216,8 @@ def _evaluate_in_chunks(
     chunk_size: int | None,
 ) -> RankMetrics:
     """Score queries ``chunk_size`` at a time; ``distance_rows(rows)`` yields their float32 distance rows."""
+    if max_rank < 1:
+        raise ValueError(f"max_rank must be >= 1, got {max_rank}")
     gallery = _GalleryIdentities.build(labels.gallery_pids, labels.gallery_camids)
     scores = [
         _score_chunk(
