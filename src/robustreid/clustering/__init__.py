@@ -1,1 +1,19 @@
-"""robustreid.clustering."""
+"""Pseudo-labels for unsupervised re-ID: k-reciprocal Jaccard distance + DBSCAN.
+
+``cluster_pseudo_labels`` is the entry point; ``jaccard_distance_sparse`` is
+its memory-light distance, ``jaccard_distance_dense`` the readable oracle it is
+tested against, and ``pseudo_label_stats`` summarises a labelling.
+"""
+from robustreid.clustering.jaccard_dense import jaccard_distance_dense
+from robustreid.clustering.jaccard_sparse import jaccard_distance_sparse
+from robustreid.clustering.knn import knn
+from robustreid.clustering.pseudo_labels import cluster_pseudo_labels
+from robustreid.clustering.stats import pseudo_label_stats
+
+__all__ = [
+    "cluster_pseudo_labels",
+    "jaccard_distance_dense",
+    "jaccard_distance_sparse",
+    "knn",
+    "pseudo_label_stats",
+]

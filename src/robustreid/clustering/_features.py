@@ -1,0 +1,26 @@
+"""Input checks shared by the clustering functions."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FeatureArray = np.ndarray | torch.Tensor
+
+
+def normalized_features(features: FeatureArray) -> torch.Tensor:
+    """Return ``features`` as float32 rows of unit length, on their own device.
+
+    The Jaccard weights use ``2 - 2 cos`` as the squared euclidean distance and
+    the kNN ranks by inner product; both are only right for unit vectors.
+    Callers normally pass normalised features already, so this is a cheap guard
+    against a forgotten normalisation rather than a transformation.
+    """
+    x = torch.as_tensor(features)
+    if x.ndim != 2:
+        raise ValueError(f"features must be a 2-D (N, d) array, got shape {tuple(x.shape)}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"features must hold at least one non-empty row, got shape {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("features contain NaN or infinite values")
+    return F.normalize(x.detach().float(), dim=1).contiguous()

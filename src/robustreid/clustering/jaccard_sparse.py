@@ -1,0 +1,128 @@
+"""The k-reciprocal Jaccard distance as a sparse graph: O(N*k) memory, no N x N array.
+
+Same definition as :func:`robustreid.clustering.jaccard_distance_dense`, but
+every per-sample set is a row of a sparse matrix, so each step is one sparse
+operation over all samples:
+
+* R(i, k1) = forward kNN graph AND its transpose;
+* the 2/3-overlap test reads ``R @ R_half`` on R's pattern (R_half is
+  symmetric, so that product counts ``|R(i, k1) & R(j, k1/2)|``);
+* the expansion is ``R + accepted @ R_half``;
+* the local query expansion is a product with the kNN-averaging matrix;
+* the Jaccard distance is only computed where two rows share support: all
+  other pairs are at distance 1, which is why they are not stored.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from robustreid.clustering._features import FeatureArray, normalized_features
+from robustreid.clustering._min_sums import shared_min_sums
+from robustreid.clustering._kreciprocal import NeighbourhoodSizes, jaccard_from_min_sums
+from robustreid.clustering.knn import KnnBackend, knn_of_normalized
+
+_DOT_CHUNK = 4096  # pairs per gather of two (chunk, d) feature blocks
+
+
+def jaccard_distance_sparse(
+    features: FeatureArray, k1: int = 30, k2: int = 6, knn_backend: KnnBackend = "auto"
+) -> sp.csr_matrix:
+    """Return the k-reciprocal Jaccard distances of all pairs that share support.
+
+    A float32 N x N CSR matrix; a pair that is not stored is at distance 1.
+    Stored entries include explicit zeros (duplicates, and each sample to
+    itself), which a consumer must keep: they are the closest pairs.
+    """
+    x = normalized_features(features)
+    sizes = NeighbourhoodSizes.for_samples(x.shape[0], k1, k2)
+    similarities, ranked = knn_of_normalized(x, sizes.searched, knn_backend)
+    reciprocal = _reciprocal_graph(ranked)
+    expanded = _expanded_sets(reciprocal, _reciprocal_graph(ranked[:, : sizes.half]))
+    weights = _softmax_weights(expanded, x, similarities, ranked)
+    if k2 > 1:
+        weights = _rows_of(ranked[:, : sizes.expansion], 1 / sizes.expansion) @ weights
+    min_sums = shared_min_sums(weights)
+    # A new matrix on the same pattern: scipy arithmetic would drop the explicit zeros.
+    distances = jaccard_from_min_sums(min_sums.data)
+    return sp.csr_matrix((distances, min_sums.indices, min_sums.indptr), shape=min_sums.shape)
+
+
+def _rows_of(columns: np.ndarray, value: float, dtype: type = np.float32) -> sp.csr_matrix:
+    """Square CSR matrix with ``value`` at ``(i, columns[i, t])`` for every t."""
+    n, width = columns.shape
+    data = np.full(columns.size, value, dtype=dtype)
+    return sp.csr_matrix((data, columns.ravel(), np.arange(0, n * width + 1, width)), shape=(n, n))
+
+
+def _reciprocal_graph(ranked: np.ndarray) -> sp.csr_matrix:
+    """Ones at (i, j) when j ranks among i's neighbours and i among j's (symmetric)."""
+    forward = _rows_of(ranked, 1, np.int32)
+    return forward.multiply(forward.T).tocsr()
+
+
+def _expanded_sets(reciprocal: sp.csr_matrix, reciprocal_half: sp.csr_matrix) -> sp.csr_matrix:
+    """R(i, k1) plus every R(j, k1/2), j in R(i, k1), that lies mostly (> 2/3) inside it."""
+    overlaps = (reciprocal @ reciprocal_half).multiply(reciprocal).tocoo()
+    half_sizes = np.diff(reciprocal_half.indptr)
+    accepted = overlaps.data > 2 / 3 * half_sizes[overlaps.col]
+    candidates = sp.csr_matrix(
+        (np.ones(np.count_nonzero(accepted), dtype=np.int32), (overlaps.row[accepted], overlaps.col[accepted])),
+        shape=reciprocal.shape,
+    )
+    expanded = (reciprocal + candidates @ reciprocal_half).tocsr()
+    expanded.sort_indices()
+    return expanded
+
+
+def _softmax_weights(
+    expanded: sp.csr_matrix, x: torch.Tensor, similarities: np.ndarray, ranked: np.ndarray
+) -> sp.csr_matrix:
+    """Row-wise softmax of ``-(2 - 2 cos)`` over each expanded set.
+
+    The logits lie in [-4, 0], so the exponentials cannot overflow and the
+    usual max-subtraction is not needed.
+    """
+    rows = np.repeat(np.arange(expanded.shape[0]), np.diff(expanded.indptr))
+    cos = _pair_similarities(rows, expanded.indices, x, similarities, ranked)
+    weights = np.exp(-(2 - 2 * cos))
+    totals = np.bincount(rows, weights=weights, minlength=expanded.shape[0])
+    weights = (weights / totals[rows]).astype(np.float32)
+    return sp.csr_matrix((weights, expanded.indices, expanded.indptr), shape=expanded.shape)
+
+
+def _pair_similarities(
+    rows: np.ndarray, cols: np.ndarray, x: torch.Tensor, similarities: np.ndarray, ranked: np.ndarray
+) -> np.ndarray:
+    """Cosine of each (row, col) pair: looked up in the kNN result, computed for the rest.
+
+    About 90% of the expanded pairs are kNN pairs already; gathering feature
+    rows for all of them would move ~16 KB per pair.
+    """
+    n = len(ranked)
+    known_keys = (np.arange(n)[:, None] * n + ranked).ravel()
+    order = np.argsort(known_keys)
+    known_keys, known_values = known_keys[order], similarities.ravel()[order]
+    keys = rows.astype(np.int64) * n + cols
+    position = np.minimum(np.searchsorted(known_keys, keys), len(known_keys) - 1)
+    found = known_keys[position] == keys
+    cos = np.empty(len(keys), dtype=np.float32)
+    cos[found] = known_values[position[found]]
+    cos[~found] = _row_dots(x, rows[~found], cols[~found])
+    return cos
+
+
+def _row_dots(x: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``x[rows[t]] . x[cols[t]]`` for every t, gathered in bounded chunks."""
+    dots = [
+        torch.einsum(
+            "pd,pd->p",
+            x[torch.from_numpy(rows[start : start + _DOT_CHUNK]).to(x.device)],
+            x[torch.from_numpy(cols[start : start + _DOT_CHUNK]).to(x.device)],
+        )
+        for start in range(0, len(rows), _DOT_CHUNK)
+    ]
+    return torch.cat(dots).cpu().numpy() if dots else np.empty(0, dtype=np.float32)
+
+

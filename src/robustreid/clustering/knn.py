@@ -1,0 +1,141 @@
+"""Exact k-nearest-neighbour search of a feature set against itself.
+
+Two backends give the same neighbours (up to ties):
+
+* ``faiss``: an exact ``IndexFlatIP``, moved to all GPUs when faiss sees any.
+* ``torch``: blocked matrix products on the features' own device. A self-search
+  has a symmetric similarity matrix, so each off-diagonal block is computed once
+  and offered to both its rows and its columns, which halves the arithmetic.
+  On a 2-core CPU this measured 4-5x faster than faiss-cpu, whose bundled BLAS
+  is slower than PyTorch's and which cannot use the symmetry.
+
+``backend="auto"`` therefore takes faiss only when faiss has a GPU, and the
+torch path otherwise (including when faiss is not installed).
+Memory is O(N*k + block_size**2) for the torch path and O(N*k) plus faiss'
+own tiles for faiss: no N x N matrix is allocated.
+"""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Literal
+
+import numpy as np
+import torch
+
+from robustreid.clustering._features import FeatureArray, normalized_features
+
+KnnBackend = Literal["auto", "faiss", "torch"]
+
+
+def knn(
+    features: FeatureArray, k: int, backend: KnnBackend = "auto", block_size: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the ``k`` most similar rows of every row (itself included) by cosine.
+
+    Returns ``(similarities, indices)``, both ``(N, k)``: float32 cosine
+    similarities sorted in decreasing order and their int64 row indices. A row
+    normally finds itself first; exact duplicates may come in any order.
+    """
+    return knn_of_normalized(normalized_features(features), k, backend, block_size)
+
+
+def knn_of_normalized(
+    x: torch.Tensor, k: int, backend: KnnBackend = "auto", block_size: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`knn` for features that went through ``normalized_features`` already."""
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be between 1 and the number of samples ({n}), got {k}")
+    if block_size < 1:
+        raise ValueError(f"block_size must be positive, got {block_size}")
+    if _resolve_backend(backend) == "faiss":
+        return _faiss_knn(x.cpu().numpy(), k, block_size)
+    similarities, indices = _torch_symmetric_knn(x, k, block_size)
+    return similarities.cpu().numpy(), indices.cpu().numpy()
+
+
+def _faiss_or_none() -> ModuleType | None:
+    try:
+        return importlib.import_module("faiss")
+    except ImportError:
+        return None
+
+
+def _resolve_backend(backend: str) -> str:
+    faiss = _faiss_or_none()
+    if backend == "auto":
+        return "faiss" if faiss is not None and faiss.get_num_gpus() > 0 else "torch"
+    if backend == "faiss" and faiss is None:
+        raise ImportError("knn backend 'faiss' needs faiss: pip install faiss-cpu (or a GPU build)")
+    if backend not in ("faiss", "torch"):
+        raise ValueError(f"unknown knn backend {backend!r}; choose 'auto', 'faiss' or 'torch'")
+    return backend
+
+
+def _faiss_knn(x: np.ndarray, k: int, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    faiss = importlib.import_module("faiss")
+    index = faiss.IndexFlatIP(x.shape[1])
+    if faiss.get_num_gpus() > 0:
+        index = faiss.index_cpu_to_all_gpus(index)
+    index.add(x)
+    similarities = np.empty((x.shape[0], k), dtype=np.float32)
+    indices = np.empty((x.shape[0], k), dtype=np.int64)
+    for start in range(0, x.shape[0], block_size):
+        stop = start + block_size
+        similarities[start:stop], indices[start:stop] = index.search(x[start:stop], k)
+    return similarities, indices
+
+
+def _torch_symmetric_knn(x: torch.Tensor, k: int, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k of ``x @ x.T`` computing each block once (the matrix is symmetric).
+
+    Diagonal blocks come first: they seed every row with k good candidates, so
+    that the off-diagonal blocks, offered to both their rows and their columns,
+    are mostly filtered out by a comparison.
+    """
+    blocks = [slice(start, start + block_size) for start in range(0, x.shape[0], block_size)]
+    best = _RunningTopK(x.shape[0], k, x.device)
+    for block in blocks:
+        best.seed(block, x[block] @ x[block].T, block.start)
+    for a, rows in enumerate(blocks):
+        for cols in blocks[a + 1 :]:
+            similarities = x[rows] @ x[cols].T
+            best.offer(rows, similarities, cols.start)
+            best.offer(cols, similarities.T, rows.start)
+    return best.values, best.indices
+
+
+class _RunningTopK:
+    """The best ``k`` (similarity, column) pairs seen so far for each of ``n`` rows."""
+
+    def __init__(self, n: int, k: int, device: torch.device) -> None:
+        self.values = torch.full((n, k), -torch.inf, device=device)
+        self.indices = torch.full((n, k), -1, dtype=torch.int64, device=device)
+
+    def seed(self, rows: slice, similarities: torch.Tensor, col_start: int) -> None:
+        """Take the rows' first candidates with a plain top-k (a block may hold fewer than k)."""
+        top = similarities.topk(min(self.values.shape[1], similarities.shape[1]), dim=1)
+        width = top.values.shape[1]
+        self.values[rows, :width] = top.values
+        self.indices[rows, :width] = col_start + top.indices
+
+    def offer(self, rows: slice, similarities: torch.Tensor, col_start: int) -> None:
+        """Merge ``similarities[r, c]`` as candidate ``col_start + c`` of row ``rows.start + r``.
+
+        Only candidates above a row's current k-th similarity are gathered, so a
+        block costs about one comparison per candidate instead of a top-k.
+        """
+        n_rows, k = similarities.shape[0], self.values.shape[1]
+        r, c = torch.nonzero(similarities > self.values[rows, -1:], as_tuple=True)
+        if r.numel() == 0:
+            return
+        per_row = torch.bincount(r, minlength=n_rows)
+        slot = k + torch.arange(r.numel(), device=r.device) - (torch.cumsum(per_row, 0) - per_row)[r]
+        values = self.values.new_full((n_rows, k + int(per_row.max())), -torch.inf)
+        indices = self.indices.new_full(values.shape, -1)
+        values[:, :k], indices[:, :k] = self.values[rows], self.indices[rows]
+        values[r, slot], indices[r, slot] = similarities[r, c], col_start + c
+        top = values.topk(k, dim=1)
+        self.values[rows] = top.values
+        self.indices[rows] = indices.gather(1, top.indices)

@@ -1,0 +1,61 @@
+"""Pseudo-labels for cluster contrast: k-reciprocal Jaccard distance, then DBSCAN."""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.cluster import DBSCAN
+from sklearn.neighbors import sort_graph_by_row_values
+
+from robustreid.clustering._features import FeatureArray
+from robustreid.clustering.jaccard_dense import jaccard_distance_dense
+from robustreid.clustering.jaccard_sparse import jaccard_distance_sparse
+from robustreid.clustering.knn import KnnBackend
+
+DistanceMethod = Literal["sparse", "dense"]
+
+
+def cluster_pseudo_labels(
+    features: FeatureArray,
+    eps: float = 0.6,
+    min_samples: int = 4,
+    k1: int = 30,
+    k2: int = 6,
+    method: DistanceMethod = "sparse",
+    knn_backend: KnnBackend = "auto",
+) -> np.ndarray:
+    """Cluster L2-normalised features; return int64 labels 0..C-1, and -1 for outliers.
+
+    ``method="sparse"`` (default) never allocates an N x N array;
+    ``method="dense"`` is the step-by-step oracle, for small N and for eps >= 1.
+    Both give the same labels.
+    """
+    if method == "sparse":
+        distances = _neighbour_graph(jaccard_distance_sparse(features, k1, k2, knn_backend), eps)
+    elif method == "dense":
+        distances = jaccard_distance_dense(features, k1, k2)
+    else:
+        raise ValueError(f"unknown method {method!r}; choose 'sparse' or 'dense'")
+    labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distances)
+    return labels.astype(np.int64)
+
+
+def _neighbour_graph(distances: sp.csr_matrix, eps: float) -> sp.csr_matrix:
+    """Keep the pairs within ``eps``, each row sorted by distance, as DBSCAN wants them.
+
+    scikit-learn reads a missing entry of a sparse precomputed matrix as "not a
+    neighbour". Missing pairs are at Jaccard distance 1, so this equals the
+    dense matrix exactly when eps < 1. Explicit zeros (duplicates) stay stored.
+    """
+    if not 0 < eps < 1:
+        raise ValueError(
+            f"the sparse Jaccard graph omits pairs at distance 1, so it needs 0 < eps < 1 (got {eps}); "
+            "use method='dense' for a larger eps"
+        )
+    rows = np.repeat(np.arange(distances.shape[0]), np.diff(distances.indptr))
+    close = distances.data <= eps
+    within = sp.csr_matrix(
+        (distances.data[close], (rows[close], distances.indices[close])), shape=distances.shape
+    )
+    return sort_graph_by_row_values(within, warn_when_not_sorted=False)

@@ -1,0 +1,55 @@
+"""The sparse Jaccard graph against the dense oracle."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robustreid.clustering import jaccard_distance_dense, jaccard_distance_sparse
+
+
+def densified(graph) -> np.ndarray:
+    """The sparse graph as a dense matrix, with 1 for the pairs it does not store."""
+    coo = graph.tocoo()
+    dense = np.ones(graph.shape, dtype=np.float32)
+    dense[coo.row, coo.col] = coo.data
+    return dense
+
+
+def test_sparse_distances_equal_the_dense_oracle(feature_set):
+    _, x = feature_set
+    dense = jaccard_distance_dense(x, k1=30, k2=6)
+    sparse = jaccard_distance_sparse(x, k1=30, k2=6)
+    assert sparse.shape == dense.shape == (len(x), len(x))
+    assert np.abs(densified(sparse) - dense).max() <= 1e-5
+    assert sparse.nnz == np.count_nonzero(dense < 1)  # exactly the pairs that share support are stored
+    assert 0 < np.count_nonzero(dense < 0.6)  # the sets do have close pairs
+
+
+def test_copies_are_stored_at_zero_distance(duplicated_features):
+    x = duplicated_features
+    graph = jaccard_distance_sparse(x).tocoo()
+    _, row_group = np.unique(x, axis=0, return_inverse=True)
+    is_copy = (row_group[graph.row] == row_group[graph.col]) & (graph.row != graph.col)
+    assert np.count_nonzero(is_copy) == len(x)  # every row's copy is stored ...
+    assert graph.data[is_copy].max() <= 1e-6  # ... at distance 0 up to float32 rounding
+    assert np.count_nonzero((graph.data == 0) & (graph.row != graph.col)) > 0  # explicit zeros are kept
+
+
+def test_distance_is_zero_to_itself_and_symmetric(make_blobs):
+    x = make_blobs(n_ids=10, per_id=12, spread=0.9, n_noise=10, seed=7)[0]
+    dense = jaccard_distance_sparse(x).toarray()  # stored entries only; the rest read as 0 here
+    assert np.allclose(np.diag(dense), 0, atol=1e-6)
+    assert np.allclose(dense, dense.T, atol=1e-6)
+
+
+def test_query_expansion_can_be_switched_off(make_blobs):
+    x = make_blobs(n_ids=10, per_id=12, spread=0.9, seed=8)[0]
+    dense = jaccard_distance_dense(x, k1=20, k2=1)
+    assert np.abs(densified(jaccard_distance_sparse(x, k1=20, k2=1)) - dense).max() <= 1e-5
+    assert not np.allclose(dense, jaccard_distance_dense(x, k1=20, k2=6), atol=1e-3)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(5, np.float32), np.full((4, 3), np.nan, np.float32)])
+def test_malformed_features_are_rejected(bad):
+    with pytest.raises(ValueError, match="2-D|NaN"):
+        jaccard_distance_sparse(bad)
