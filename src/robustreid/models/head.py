@@ -21,7 +21,8 @@ class GeneralizedMeanPooling(nn.Module):
     """GeM: (mean x^p)^(1/p) per channel; p=1 is average pooling, large p approaches max pooling.
 
     ``p`` is learned so training can pick how much to favour the strongest
-    activations (discriminative body parts); ``eps`` keeps x^p differentiable at 0.
+    activations (discriminative body parts). Clamping at ``eps`` keeps x^p and its
+    gradient defined (no zero or negative bases).
     """
 
     def __init__(self, p: float = 3.0, eps: float = 1e-6):
@@ -44,9 +45,9 @@ class GlobalAveragePooling(nn.Module):
 def bn_neck(dim: int) -> nn.BatchNorm1d:
     """BatchNorm1d with its bias frozen at 0 ("bag of tricks" BNNeck).
 
-    Normalising each channel before the L2 norm spreads the features over the
-    sphere; a learned bias would only shift them off-centre, which hurts cosine
-    similarity, so it stays 0.
+    Standardising each channel before the L2 norm spreads the features around the
+    origin, where cosine similarity separates them best; a learned bias would
+    drift them off-centre, so it stays 0 and only the scale is trained.
     """
     neck = nn.BatchNorm1d(dim)
     neck.bias.requires_grad_(False)
