@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("robustreid").addHandler(logging.StreamHandler())
 
     overrides = [*args.overrides, f"output_dir=runs/bench/{args.name}"]
     if args.data_root:

@@ -18,13 +18,21 @@ log = logging.getLogger("robustreid")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    _log_to_console()
     try:
         return args.func(args) or 0
     except (FileNotFoundError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"robustreid {args.command}: error: {message}", file=sys.stderr)
         return 2
+
+
+def _log_to_console() -> None:
+    """Our INFO lines on stderr; other libraries' loggers (faiss, matplotlib) stay at WARNING."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
 
 from ..viz.curves import plot_learning_curve
 from ..viz.ranked import save_ranked_results
@@ -20,9 +22,11 @@ SUMMARY = "summary.json"
 def train_and_report(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """The whole job behind ``robustreid train``; returns the summary it writes to summary.json."""
     start = time.perf_counter()
-    trainer = Trainer(cfg)
-    initial = _initial_metrics(trainer, resume)
-    final = trainer.fit(resume=resume)
+    Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+    with _log_to_file(Path(cfg.output_dir) / "log.txt"):
+        trainer = Trainer(cfg)
+        initial = _initial_metrics(trainer, resume)
+        final = trainer.fit(resume=resume)
     records = read_metrics(trainer.run_dir)
     summary = {
         "before": initial,
@@ -40,6 +44,20 @@ def train_and_report(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                             camera_filter=cfg.eval.camera_filter)
     log.info(_format_summary(summary, str(trainer.run_dir)))
     return summary
+
+
+@contextmanager
+def _log_to_file(path: Path) -> Iterator[None]:
+    """Append this run's log lines to the run folder (kept across --resume)."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def _initial_metrics(trainer: Trainer, resume: bool) -> dict[str, float] | None:
