@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robustreid.clustering import jaccard_distance_dense, jaccard_distance_sparse
+from robustreid.clustering import jaccard_distance_dense, jaccard_distance_sparse, knn
 
 
 def densified(graph) -> np.ndarray:
@@ -47,6 +47,14 @@ def test_query_expansion_can_be_switched_off(make_blobs):
     dense = jaccard_distance_dense(x, k1=20, k2=1)
     assert np.abs(densified(jaccard_distance_sparse(x, k1=20, k2=1)) - dense).max() <= 1e-5
     assert not np.allclose(dense, jaccard_distance_dense(x, k1=20, k2=6), atol=1e-3)
+
+
+def test_a_precomputed_knn_is_reused(make_blobs):
+    x = make_blobs(n_ids=10, per_id=12, spread=0.9, seed=9)[0]
+    reused = jaccard_distance_sparse(x, k1=30, neighbours=knn(x, 40))  # extra columns are ignored
+    assert (reused != jaccard_distance_sparse(x, k1=30)).nnz == 0
+    with pytest.raises(ValueError, match="at least 30 columns"):
+        jaccard_distance_sparse(x, k1=30, neighbours=knn(x, 10))
 
 
 @pytest.mark.parametrize("bad", [np.zeros(5, np.float32), np.full((4, 3), np.nan, np.float32)])

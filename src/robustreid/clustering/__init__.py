@@ -6,12 +6,13 @@ tested against, and ``pseudo_label_stats`` summarises a labelling.
 """
 from robustreid.clustering.jaccard_dense import jaccard_distance_dense
 from robustreid.clustering.jaccard_sparse import jaccard_distance_sparse
-from robustreid.clustering.knn import knn
-from robustreid.clustering.pseudo_labels import cluster_pseudo_labels
+from robustreid.clustering.neighbours import knn
+from robustreid.clustering.pseudo_labels import cluster_pseudo_labels, dbscan_labels
 from robustreid.clustering.stats import pseudo_label_stats
 
 __all__ = [
     "cluster_pseudo_labels",
+    "dbscan_labels",
     "jaccard_distance_dense",
     "jaccard_distance_sparse",
     "knn",

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 FeatureArray = np.ndarray | torch.Tensor
 
@@ -21,6 +20,8 @@ def normalized_features(features: FeatureArray) -> torch.Tensor:
         raise ValueError(f"features must be a 2-D (N, d) array, got shape {tuple(x.shape)}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"features must hold at least one non-empty row, got shape {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError("features contain NaN or infinite values")
-    return F.normalize(x.detach().float(), dim=1).contiguous()
+    x = x.detach().float()
+    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    if not bool(torch.isfinite(norms).all()):  # one pass finds NaN/inf anywhere in a row
+        raise ValueError("features contain NaN or infinite values (or rows too large to normalise)")
+    return (x / norms.clamp_min(1e-12)).contiguous()

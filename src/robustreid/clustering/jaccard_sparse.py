@@ -21,23 +21,36 @@ import torch
 from robustreid.clustering._features import FeatureArray, normalized_features
 from robustreid.clustering._min_sums import shared_min_sums
 from robustreid.clustering._kreciprocal import NeighbourhoodSizes, jaccard_from_min_sums
-from robustreid.clustering.knn import KnnBackend, knn_of_normalized
+from robustreid.clustering.neighbours import KnnBackend, knn_of_normalized
 
 _DOT_CHUNK = 4096  # pairs per gather of two (chunk, d) feature blocks
 
 
 def jaccard_distance_sparse(
-    features: FeatureArray, k1: int = 30, k2: int = 6, knn_backend: KnnBackend = "auto"
+    features: FeatureArray,
+    k1: int = 30,
+    k2: int = 6,
+    knn_backend: KnnBackend = "auto",
+    neighbours: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> sp.csr_matrix:
     """Return the k-reciprocal Jaccard distances of all pairs that share support.
 
     A float32 N x N CSR matrix; a pair that is not stored is at distance 1.
     Stored entries include explicit zeros (duplicates, and each sample to
     itself), which a consumer must keep: they are the closest pairs.
+
+    ``neighbours`` reuses a ``knn(features, k)`` result with ``k >= min(k1, N)``
+    (e.g. from an index built elsewhere) instead of searching again.
     """
     x = normalized_features(features)
     sizes = NeighbourhoodSizes.for_samples(x.shape[0], k1, k2)
-    similarities, ranked = knn_of_normalized(x, sizes.searched, knn_backend)
+    similarities, ranked = neighbours or knn_of_normalized(x, sizes.searched, knn_backend)
+    if ranked.shape[0] != x.shape[0] or ranked.shape[1] < sizes.searched:
+        raise ValueError(
+            f"neighbours must hold at least {sizes.searched} columns for each of the {x.shape[0]} "
+            f"samples, got shape {ranked.shape}"
+        )
+    similarities, ranked = similarities[:, : sizes.searched], ranked[:, : sizes.searched]
     reciprocal = _reciprocal_graph(ranked)
     expanded = _expanded_sets(reciprocal, _reciprocal_graph(ranked[:, : sizes.half]))
     weights = _softmax_weights(expanded, x, similarities, ranked)
@@ -97,8 +110,8 @@ def _pair_similarities(
 ) -> np.ndarray:
     """Cosine of each (row, col) pair: looked up in the kNN result, computed for the rest.
 
-    About 90% of the expanded pairs are kNN pairs already; gathering feature
-    rows for all of them would move ~16 KB per pair.
+    About 90% of the expanded pairs are kNN pairs already, and computing a pair
+    means gathering two feature rows (16 KB at d = 2048).
     """
     n = len(ranked)
     known_keys = (np.arange(n)[:, None] * n + ranked).ravel()
@@ -109,20 +122,14 @@ def _pair_similarities(
     found = known_keys[position] == keys
     cos = np.empty(len(keys), dtype=np.float32)
     cos[found] = known_values[position[found]]
-    cos[~found] = _row_dots(x, rows[~found], cols[~found])
+    cos[~found] = _row_dots(x.cpu().numpy(), rows[~found], cols[~found])
     return cos
 
 
-def _row_dots(x: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _row_dots(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``x[rows[t]] . x[cols[t]]`` for every t, gathered in bounded chunks."""
-    dots = [
-        torch.einsum(
-            "pd,pd->p",
-            x[torch.from_numpy(rows[start : start + _DOT_CHUNK]).to(x.device)],
-            x[torch.from_numpy(cols[start : start + _DOT_CHUNK]).to(x.device)],
-        )
-        for start in range(0, len(rows), _DOT_CHUNK)
-    ]
-    return torch.cat(dots).cpu().numpy() if dots else np.empty(0, dtype=np.float32)
-
-
+    dots = np.empty(len(rows), dtype=np.float32)
+    for start in range(0, len(rows), _DOT_CHUNK):
+        chunk = slice(start, start + _DOT_CHUNK)
+        dots[chunk] = np.einsum("pd,pd->p", x[rows[chunk]], x[cols[chunk]])
+    return dots

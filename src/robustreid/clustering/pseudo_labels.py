@@ -6,12 +6,11 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 from sklearn.cluster import DBSCAN
-from sklearn.neighbors import sort_graph_by_row_values
 
 from robustreid.clustering._features import FeatureArray
 from robustreid.clustering.jaccard_dense import jaccard_distance_dense
 from robustreid.clustering.jaccard_sparse import jaccard_distance_sparse
-from robustreid.clustering.knn import KnnBackend
+from robustreid.clustering.neighbours import KnnBackend
 
 DistanceMethod = Literal["sparse", "dense"]
 
@@ -27,16 +26,26 @@ def cluster_pseudo_labels(
 ) -> np.ndarray:
     """Cluster L2-normalised features; return int64 labels 0..C-1, and -1 for outliers.
 
+    k-reciprocal Jaccard distance (``k1``, ``k2``), then DBSCAN (``eps``,
+    ``min_samples``), as in cluster contrast.
+
     ``method="sparse"`` (default) never allocates an N x N array;
     ``method="dense"`` is the step-by-step oracle, for small N and for eps >= 1.
     Both give the same labels.
     """
     if method == "sparse":
-        distances = _neighbour_graph(jaccard_distance_sparse(features, k1, k2, knn_backend), eps)
+        distances = jaccard_distance_sparse(features, k1, k2, knn_backend)
     elif method == "dense":
         distances = jaccard_distance_dense(features, k1, k2)
     else:
         raise ValueError(f"unknown method {method!r}; choose 'sparse' or 'dense'")
+    return dbscan_labels(distances, eps, min_samples)
+
+
+def dbscan_labels(distances: np.ndarray | sp.csr_matrix, eps: float = 0.6, min_samples: int = 4) -> np.ndarray:
+    """DBSCAN on a precomputed Jaccard distance: a dense array, or a sparse graph whose missing pairs are at 1."""
+    if sp.issparse(distances):
+        distances = _neighbour_graph(sp.csr_matrix(distances), eps)
     labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distances)
     return labels.astype(np.int64)
 
@@ -47,15 +56,18 @@ def _neighbour_graph(distances: sp.csr_matrix, eps: float) -> sp.csr_matrix:
     scikit-learn reads a missing entry of a sparse precomputed matrix as "not a
     neighbour". Missing pairs are at Jaccard distance 1, so this equals the
     dense matrix exactly when eps < 1. Explicit zeros (duplicates) stay stored.
+    The sort is one lexsort: scikit-learn's ``sort_graph_by_row_values`` loops
+    over the rows in Python.
     """
     if not 0 < eps < 1:
         raise ValueError(
             f"the sparse Jaccard graph omits pairs at distance 1, so it needs 0 < eps < 1 (got {eps}); "
-            "use method='dense' for a larger eps"
+            "use the dense distance (method='dense') for a larger eps"
         )
-    rows = np.repeat(np.arange(distances.shape[0]), np.diff(distances.indptr))
+    n = distances.shape[0]
+    rows = np.repeat(np.arange(n), np.diff(distances.indptr))
     close = distances.data <= eps
-    within = sp.csr_matrix(
-        (distances.data[close], (rows[close], distances.indices[close])), shape=distances.shape
-    )
-    return sort_graph_by_row_values(within, warn_when_not_sorted=False)
+    rows, cols, values = rows[close], distances.indices[close], distances.data[close]
+    order = np.lexsort((values, rows))
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=n))))
+    return sp.csr_matrix((values[order], cols[order], indptr), shape=distances.shape)
