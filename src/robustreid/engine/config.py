@@ -45,11 +45,31 @@ class ClusterConfig:
 
 
 @dataclass
+class SAAConfig:
+    """The self-attention aggregator that CSA trains and HPS reads (see docs/method.md)."""
+
+    width: int = 256  # attention width (member features are projected to it)
+    heads: int = 4
+    layers: int = 1
+    max_set_size: int = 64  # larger clusters are cut into chunks (subsampled when training)
+    steps: int = 50  # SAA optimiser steps per epoch, on the freshly extracted features
+    lr: float = 1e-3
+    objective: str = "split_half"  # split_half | planted
+    temperature: float = 0.05  # of the ClusterNCE on SAA prototypes
+    planted_fraction: float = 0.5  # objective=planted: share of clusters given one look-alike
+    planted_loss_weight: float = 1.0  # objective=planted: weight of -log(1 - planted weight)
+    dispersion: str = "weight"  # weight (1 - weight x cluster size) | distance (to the SAA prototype)
+    dispersion_source: str = "epoch"  # epoch (once, on extracted features) | batch (current batch features)
+    noise_quantile: float = 1.0  # hps skips samples above this quantile of epoch dispersion; 1.0 = none
+
+
+@dataclass
 class MemoryConfig:
     temperature: float = 0.05
     momentum: float = 0.1
     init: str = "mean"  # prototype initialisation strategy
     update: str = "hard"  # memory update strategy
+    saa: SAAConfig = field(default_factory=SAAConfig)  # used by init csa / mean+saa and update hps
 
 
 @dataclass

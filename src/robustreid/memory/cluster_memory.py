@@ -19,17 +19,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import robust  # noqa: F401  (registers the csa / mean+saa init and hps update strategies)
 from .strategies import MEMORY_UPDATE, PROTOTYPE_INIT
 
 
 class ClusterMemory(nn.Module):
     def __init__(self, temperature: float = 0.05, momentum: float = 0.1,
-                 init: str = "mean", update: str = "mean") -> None:
+                 init: str = "mean", update: str = "mean", options: Any = None) -> None:
         super().__init__()
         self.temperature = temperature
         self.momentum = momentum
         self.init_strategy = PROTOTYPE_INIT.get(init)
         self.update_strategy = MEMORY_UPDATE.get(update)
+        self.options = options  # passed to both strategies (e.g. the SAAConfig for csa / hps)
         self.state: dict[str, Any] = {}
         self.register_buffer("prototypes", torch.zeros(0))
 
@@ -42,7 +44,8 @@ class ClusterMemory(nn.Module):
         """Prototypes for clusters 0..C-1 from the epoch's features; label -1 (outliers) is ignored."""
         keep = labels >= 0
         prototypes = self.init_strategy(features[keep], labels[keep], int(labels.max()) + 1,
-                                        state=self.state, sample_index=keep.nonzero().squeeze(1), **context)
+                                        state=self.state, sample_index=keep.nonzero().squeeze(1),
+                                        options=self.options, **context)
         self.prototypes = F.normalize(prototypes.float(), dim=1).to(features.device)
 
     def forward(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -58,8 +61,8 @@ class ClusterMemory(nn.Module):
         (dataset positions of the batch samples).
         """
         features = F.normalize(features.detach().float(), dim=1)
-        chosen_features, chosen_targets = self.update_strategy(features, targets, self.prototypes,
-                                                               state=self.state, **context)
+        chosen_features, chosen_targets = self.update_strategy(
+            features, targets, self.prototypes, state=self.state, options=self.options, **context)
         momentum_update(self.prototypes, chosen_features, chosen_targets, self.momentum)
 
 

@@ -1,0 +1,110 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from robustreid.engine.config import SAAConfig, load_config
+from robustreid.memory.cluster_memory import ClusterMemory
+from robustreid.memory.robust import SAA_STATE
+from robustreid.memory.strategies import MEMORY_UPDATE
+
+DIM = 8
+FAST = {"width": 16, "heads": 2, "steps": 3, "max_set_size": 8}
+
+
+def unit(*rows):
+    return F.normalize(torch.tensor(rows, dtype=torch.float32), dim=1)
+
+
+def three_clusters():
+    """Nine samples in clusters 0, 1, 2 plus one outlier (-1); sample 2 is cluster 0's hard positive."""
+    axes = torch.eye(DIM)
+    features = F.normalize(torch.stack([
+        axes[0] + 0.1 * axes[3], axes[0] + 0.1 * axes[4], axes[0] + 0.9 * axes[5],  # cluster 0
+        axes[1] + 0.1 * axes[3], axes[1] + 0.2 * axes[4], axes[1] + 0.1 * axes[5],  # cluster 1
+        axes[6],  # outlier
+        axes[2] + 0.1 * axes[3], axes[2] + 0.1 * axes[4], axes[2] + 0.1 * axes[5],  # cluster 2
+    ]), dim=1)
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, -1, 2, 2, 2])
+    return features, labels
+
+
+def memory_with(init="csa", update="hps", **options):
+    torch.manual_seed(0)
+    return ClusterMemory(momentum=0.5, init=init, update=update, options=SAAConfig(**{**FAST, **options}))
+
+
+@pytest.mark.parametrize("source", ["epoch", "batch"])
+def test_hps_updates_each_class_with_its_most_dispersed_member(source):
+    features, labels = three_clusters()
+    memory = memory_with(dispersion="distance", dispersion_source=source, steps=0)
+    memory.initialise(features, labels)
+    batch = torch.tensor([5, 0, 4, 1, 2, 3])
+    chosen, targets = memory.update_strategy(features[batch], labels[batch], memory.prototypes,
+                                             state=memory.state, indices=batch, options=memory.options)
+    assert targets.tolist() == [0, 1]
+    torch.testing.assert_close(chosen, features[[2, 4]])  # the members with the larger offsets
+
+
+def test_hps_skips_members_flagged_as_noise():
+    features, labels = three_clusters()
+    # 8 of the 9 members are at or below the 8/9 quantile: only the most dispersed one, sample 2, is flagged
+    memory = memory_with(dispersion="distance", steps=0, noise_quantile=8 / 9)
+    memory.initialise(features, labels)
+    assert memory.state[SAA_STATE].likely_noise.nonzero().squeeze(1).tolist() == [2]
+    chosen, targets = memory.update_strategy(features[:3], labels[:3], memory.prototypes, state=memory.state,
+                                             indices=torch.arange(3), options=memory.options)
+    assert targets.tolist() == [0]
+    assert chosen[0] @ features[2] < 0.9  # the next hardest member, not the flagged one
+    none_left = memory.update_strategy(features[[2]], labels[[2]], memory.prototypes, state=memory.state,
+                                       indices=torch.tensor([2]), options=memory.options)
+    assert none_left[1].numel() == 0  # a class with only flagged members is not updated
+
+
+def test_csa_then_hps_end_to_end():
+    features, labels = three_clusters()
+    memory = memory_with(objective="planted", planted_fraction=1.0)
+    memory.initialise(features, labels)
+    state = memory.state[SAA_STATE]
+    assert memory.prototypes.shape == (3, DIM)
+    torch.testing.assert_close(memory.prototypes.norm(dim=1), torch.ones(3))
+    assert len(state.losses) == 3 and all(math.isfinite(x) for x in state.losses)
+    assert torch.isnan(state.dispersion[6]) and not torch.isnan(state.dispersion[labels >= 0]).any()
+    before = memory.prototypes.clone()
+    batch = torch.tensor([7, 8, 9])
+    memory.update(features[batch], labels[batch], indices=batch)
+    assert torch.equal(memory.prototypes[:2], before[:2])  # classes outside the batch do not move
+    moved = memory.prototypes[2] @ before[2]
+    assert 0.9 < moved < 1 - 1e-4
+    module = state.module
+    memory.initialise(features, labels)  # the next epoch warm-starts the same SAA
+    assert memory.state[SAA_STATE].module is module
+
+
+def test_mean_plus_saa_keeps_mean_prototypes_but_trains_the_saa():
+    features, labels = three_clusters()
+    memory = memory_with(init="mean+saa")
+    memory.initialise(features, labels)
+    mean = ClusterMemory(init="mean")
+    mean.initialise(features, labels)
+    torch.testing.assert_close(memory.prototypes, mean.prototypes)
+    assert len(memory.state[SAA_STATE].losses) == 3
+
+
+def test_hps_without_a_trained_saa_says_which_init_to_use():
+    memory = ClusterMemory(init="mean", update="hps")
+    memory.initialise(*three_clusters())
+    with pytest.raises(RuntimeError, match='init "csa" or "mean\\+saa"'):
+        memory.update(unit([1, 0, 0, 0, 0, 0, 0, 0]), torch.tensor([0]), indices=torch.tensor([0]))
+
+
+def test_saa_options_come_from_the_config():
+    cfg = load_config(overrides=["memory.init=csa", "memory.update=hps", "memory.saa.steps=2",
+                                 "memory.saa.objective=planted", "memory.saa.width=16", "memory.saa.heads=2"])
+    memory = ClusterMemory(cfg.memory.temperature, cfg.memory.momentum, cfg.memory.init, cfg.memory.update,
+                           options=cfg.memory.saa)
+    memory.initialise(*three_clusters())
+    assert len(memory.state[SAA_STATE].losses) == 2
+    assert memory.state[SAA_STATE].module.project[0].out_features == 16
+    assert "hps" in MEMORY_UPDATE.names()
