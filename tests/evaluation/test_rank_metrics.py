@@ -73,6 +73,14 @@ def test_distractors_and_junk_are_negatives():
     np.testing.assert_array_equal(result["cmc"], [0, 1, 1])
 
 
+def test_ties_are_ranked_in_gallery_order():
+    # Gallery item 3 is closest; items 0, 1, 2 tie and keep their order: true matches at ranks 1 and 3.
+    distmat = np.array([[0.5, 0.5, 0.5, 0.2]], dtype=np.float32)
+    result = evaluate_rank(distmat, [1], [2, 1, 3, 1], [0], [1, 1, 1, 1], max_rank=2)
+    assert result["mAP"] == pytest.approx((1 / 1 + 2 / 3) / 2)
+    assert result["mINP"] == pytest.approx(2 / 3)
+
+
 def test_cmc_counts_first_match_rank_of_each_query():
     # First true match of the four queries at ranks 1, 2, 2 and 4.
     distmat = np.array([[1, 2, 3, 4], [2, 1, 3, 4], [2, 1, 4, 3], [4, 3, 2, 1]], dtype=np.float32)
