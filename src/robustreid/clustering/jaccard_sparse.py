@@ -21,7 +21,7 @@ import torch
 from robustreid.clustering._features import FeatureArray, normalized_features
 from robustreid.clustering._min_sums import shared_min_sums
 from robustreid.clustering._kreciprocal import NeighbourhoodSizes, jaccard_from_min_sums
-from robustreid.clustering.neighbours import KnnBackend, knn_of_normalized
+from robustreid.clustering.neighbours import KnnBackend, knn
 
 _DOT_CHUNK = 4096  # pairs per gather of two (chunk, d) feature blocks
 
@@ -44,13 +44,9 @@ def jaccard_distance_sparse(
     """
     x = normalized_features(features)
     sizes = NeighbourhoodSizes.for_samples(x.shape[0], k1, k2)
-    similarities, ranked = neighbours or knn_of_normalized(x, sizes.searched, knn_backend)
-    if ranked.shape[0] != x.shape[0] or ranked.shape[1] < sizes.searched:
-        raise ValueError(
-            f"neighbours must hold at least {sizes.searched} columns for each of the {x.shape[0]} "
-            f"samples, got shape {ranked.shape}"
-        )
-    similarities, ranked = similarities[:, : sizes.searched], ranked[:, : sizes.searched]
+    if neighbours is None:
+        neighbours = knn(x, sizes.searched, knn_backend)
+    similarities, ranked = _first_columns(neighbours, x.shape[0], sizes.searched)
     reciprocal = _reciprocal_graph(ranked)
     expanded = _expanded_sets(reciprocal, _reciprocal_graph(ranked[:, : sizes.half]))
     weights = _softmax_weights(expanded, x, similarities, ranked)
@@ -60,6 +56,16 @@ def jaccard_distance_sparse(
     # A new matrix on the same pattern: scipy arithmetic would drop the explicit zeros.
     distances = jaccard_from_min_sums(min_sums.data)
     return sp.csr_matrix((distances, min_sums.indices, min_sums.indptr), shape=min_sums.shape)
+
+
+def _first_columns(neighbours: tuple[np.ndarray, np.ndarray], n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    similarities, indices = neighbours
+    if indices.shape[0] != n or indices.shape[1] < k or similarities.shape != indices.shape:
+        raise ValueError(
+            f"neighbours must hold at least {k} columns for each of the {n} samples, "
+            f"got similarities {similarities.shape} and indices {indices.shape}"
+        )
+    return similarities[:, :k], indices[:, :k]
 
 
 def _rows_of(columns: np.ndarray, value: float, dtype: type = np.float32) -> sp.csr_matrix:

@@ -39,13 +39,7 @@ def knn(
     similarities sorted in decreasing order and their int64 row indices. A row
     normally finds itself first; exact duplicates may come in any order.
     """
-    return knn_of_normalized(normalized_features(features), k, backend, block_size)
-
-
-def knn_of_normalized(
-    x: torch.Tensor, k: int, backend: KnnBackend = "auto", block_size: int = 2048
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`knn` for features that went through ``normalized_features`` already."""
+    x = normalized_features(features)
     n = x.shape[0]
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the number of samples ({n}), got {k}")
