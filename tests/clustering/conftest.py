@@ -1,4 +1,5 @@
 """Small feature sets with known structure, shared by the clustering tests."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +16,8 @@ def blobs(
     """Unit features of ``n_ids`` identities around random centres, plus noise rows (id -1), shuffled."""
     rng = np.random.default_rng(seed)
     centres = unit_rows(rng.standard_normal((n_ids, dim)))
-    samples = np.repeat(centres, per_id, axis=0) + spread * rng.standard_normal((n_ids * per_id, dim)) / np.sqrt(dim)
+    noise = spread * rng.standard_normal((n_ids * per_id, dim)) / np.sqrt(dim)
+    samples = np.repeat(centres, per_id, axis=0) + noise
     features = np.concatenate([samples, rng.standard_normal((n_noise, dim))])
     ids = np.concatenate([np.repeat(np.arange(n_ids), per_id), np.full(n_noise, -1)])
     order = rng.permutation(len(ids))

@@ -1,4 +1,5 @@
 """The sparse Jaccard graph against the dense oracle."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,7 +23,7 @@ def test_sparse_distances_equal_the_dense_oracle(feature_set):
     assert sparse.shape == dense.shape == (len(x), len(x))
     assert np.abs(densified(sparse) - dense).max() <= 1e-5
     assert sparse.nnz == np.count_nonzero(dense < 1)  # exactly the pairs that share support are stored
-    assert 0 < np.count_nonzero(dense < 0.6)  # the sets do have close pairs
+    assert np.count_nonzero(dense < 0.6) > 0  # the sets do have close pairs
 
 
 def test_copies_are_stored_at_zero_distance(duplicated_features):

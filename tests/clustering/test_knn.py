@@ -1,4 +1,5 @@
 """Exact kNN: both backends against a brute-force ranking."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,8 @@ def brute_force_neighbour_sets(x: np.ndarray, k: int) -> list[set[int]]:
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
 @pytest.mark.parametrize("block_size", [64, 4096])
 def test_neighbours_are_the_exact_top_k(backend, block_size, make_blobs):
-    x = make_blobs(n_ids=20, per_id=15, spread=1.0, n_noise=13)[0]  # 313 rows: blocks of 64 leave a last block of 57
+    # 313 rows: blocks of 64 leave a last block of 57
+    x = make_blobs(n_ids=20, per_id=15, spread=1.0, n_noise=13)[0]
     similarities, indices = knn(x, 30, backend=backend, block_size=block_size)
     assert similarities.shape == indices.shape == (313, 30)
     assert [set(row) for row in indices.tolist()] == brute_force_neighbour_sets(x, 30)

@@ -1,4 +1,5 @@
 """Pseudo-label diagnostics on hand-checked labellings."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Pseudo-labels: the fast path gives the oracle's labels and reproduces the reference."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,10 +15,9 @@ from robustreid.clustering import cluster_pseudo_labels
 from robustreid.clustering.pseudo_labels import _neighbour_graph
 
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE = next(
-    (p for p in (REPO / "shared", REPO.parent / "shared") if (p / "reference" / "pseudo_labels").is_dir()),
-    REPO / "shared",
-) / "reference" / "pseudo_labels"
+REFERENCE_CANDIDATES = [root / "shared" / "reference" / "pseudo_labels" for root in (REPO, REPO.parent)]
+REFERENCE = next((p for p in REFERENCE_CANDIDATES if p.is_dir()), REFERENCE_CANDIDATES[-1])
+FIXTURE_LABELS = REFERENCE / "labels_N3000_seed0.npy"
 
 
 def test_sparse_labels_equal_the_dense_oracle(feature_set):
@@ -67,11 +67,11 @@ def load_make_feats():
     return module.make_feats
 
 
-@pytest.mark.skipif(not (REFERENCE / "labels_N3000_seed0.npy").exists(), reason="reference fixture not present")
+@pytest.mark.skipif(not FIXTURE_LABELS.exists(), reason=f"reference fixture {FIXTURE_LABELS} not present")
 @pytest.mark.parametrize("method", ["sparse", "dense"])
 def test_reproduces_the_reference_labels(method):
     features, _ = load_make_feats()(3000, 174, seed=0)
-    expected = np.load(REFERENCE / "labels_N3000_seed0.npy")
+    expected = np.load(FIXTURE_LABELS)
     labels = cluster_pseudo_labels(features, eps=0.6, min_samples=4, k1=30, k2=6, method=method)
     assert adjusted_rand_score(expected, labels) >= 0.999
     assert (labels.max() + 1, np.count_nonzero(labels < 0)) == (163, 150)

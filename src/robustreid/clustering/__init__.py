@@ -4,6 +4,7 @@
 its memory-light distance, ``jaccard_distance_dense`` the readable oracle it is
 tested against, and ``pseudo_label_stats`` summarises a labelling.
 """
+
 from robustreid.clustering.jaccard_dense import jaccard_distance_dense
 from robustreid.clustering.jaccard_sparse import jaccard_distance_sparse
 from robustreid.clustering.neighbours import knn

@@ -1,4 +1,5 @@
 """Input checks shared by the clustering functions."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Pieces of the k-reciprocal Jaccard distance shared by the dense and sparse paths."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

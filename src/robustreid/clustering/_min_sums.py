@@ -7,6 +7,7 @@ for each other row j holding m. A vectorised numpy version of this traversal
 (explode into triples, then sum duplicates) measured 15x slower than these
 kernels on N = 12,936, where it was the dominant cost of the sparse path.
 """
+
 from __future__ import annotations
 
 import numba
@@ -72,7 +73,9 @@ def _count_partners(indptr, indices, data, col_ptr, col_rows, col_data, n_chunks
 
 
 @numba.njit(parallel=True, cache=True)
-def _fill_min_sums(indptr, indices, data, col_ptr, col_rows, col_data, n_chunks, out_indptr, out_indices, out_data):
+def _fill_min_sums(
+    indptr, indices, data, col_ptr, col_rows, col_data, n_chunks, out_indptr, out_indices, out_data
+):
     n = len(indptr) - 1
     for chunk in numba.prange(n_chunks):
         sums, is_partner, partners = np.zeros(n, np.float32), np.zeros(n, np.bool_), np.empty(n, np.int64)

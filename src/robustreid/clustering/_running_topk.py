@@ -7,6 +7,7 @@ measured 5-20x slower per 2048 x 2048 block on a 2-core CPU.
 Equal similarities keep the order in which they were offered, so the result is
 deterministic.
 """
+
 from __future__ import annotations
 
 import numba

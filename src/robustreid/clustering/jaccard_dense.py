@@ -4,6 +4,7 @@ This is the test oracle for :mod:`robustreid.clustering.jaccard_sparse`: it
 follows the definition step by step and favours clarity over speed and memory
 (several N x N arrays), so keep it for N up to about 15,000.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -74,4 +75,3 @@ def _shared_min_sums(weights: np.ndarray) -> np.ndarray:
         sharing = np.flatnonzero(holders[support].any(axis=0))
         sums[i, sharing] = np.minimum(row[support], weights[np.ix_(sharing, support)]).sum(axis=1)
     return sums
-

@@ -12,6 +12,7 @@ operation over all samples:
 * the Jaccard distance is only computed where two rows share support: all
   other pairs are at distance 1, which is why they are not stored.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,8 +20,8 @@ import scipy.sparse as sp
 import torch
 
 from robustreid.clustering._features import FeatureArray, normalized_features
-from robustreid.clustering._min_sums import shared_min_sums
 from robustreid.clustering._kreciprocal import NeighbourhoodSizes, jaccard_from_min_sums
+from robustreid.clustering._min_sums import shared_min_sums
 from robustreid.clustering.neighbours import KnnBackend, knn
 
 _DOT_CHUNK = 4096  # pairs per gather of two (chunk, d) feature blocks
@@ -58,7 +59,9 @@ def jaccard_distance_sparse(
     return sp.csr_matrix((distances, min_sums.indices, min_sums.indptr), shape=min_sums.shape)
 
 
-def _first_columns(neighbours: tuple[np.ndarray, np.ndarray], n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _first_columns(
+    neighbours: tuple[np.ndarray, np.ndarray], n: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     similarities, indices = neighbours
     if indices.shape[0] != n or indices.shape[1] < k or similarities.shape != indices.shape:
         raise ValueError(
@@ -87,7 +90,10 @@ def _expanded_sets(reciprocal: sp.csr_matrix, reciprocal_half: sp.csr_matrix) ->
     half_sizes = np.diff(reciprocal_half.indptr)
     accepted = overlaps.data > 2 / 3 * half_sizes[overlaps.col]
     candidates = sp.csr_matrix(
-        (np.ones(np.count_nonzero(accepted), dtype=np.int32), (overlaps.row[accepted], overlaps.col[accepted])),
+        (
+            np.ones(np.count_nonzero(accepted), dtype=np.int32),
+            (overlaps.row[accepted], overlaps.col[accepted]),
+        ),
         shape=reciprocal.shape,
     )
     expanded = (reciprocal + candidates @ reciprocal_half).tocsr()

@@ -15,6 +15,7 @@ torch path otherwise (including when faiss is not installed).
 Memory is O(N*k + block_size**2) for the torch path and O(N*k) plus faiss'
 own tiles for faiss: no N x N matrix is allocated.
 """
+
 from __future__ import annotations
 
 import importlib

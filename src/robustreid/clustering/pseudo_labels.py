@@ -1,4 +1,5 @@
 """Pseudo-labels for cluster contrast: k-reciprocal Jaccard distance, then DBSCAN."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -42,8 +43,14 @@ def cluster_pseudo_labels(
     return dbscan_labels(distances, eps, min_samples)
 
 
-def dbscan_labels(distances: np.ndarray | sp.csr_matrix, eps: float = 0.6, min_samples: int = 4) -> np.ndarray:
-    """DBSCAN on a precomputed Jaccard distance: a dense array, or a sparse graph whose missing pairs are at 1."""
+def dbscan_labels(
+    distances: np.ndarray | sp.csr_matrix, eps: float = 0.6, min_samples: int = 4
+) -> np.ndarray:
+    """DBSCAN on a precomputed Jaccard distance; int64 labels, -1 for outliers.
+
+    ``distances`` is a dense N x N array, or a sparse graph whose missing pairs
+    are at distance 1 (as :func:`jaccard_distance_sparse` returns).
+    """
     if sp.issparse(distances):
         distances = _neighbour_graph(sp.csr_matrix(distances), eps)
     labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distances)

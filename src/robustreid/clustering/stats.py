@@ -2,6 +2,7 @@
 
 For monitoring only: an unsupervised trainer must never feed ground truth back.
 """
+
 from __future__ import annotations
 
 import numpy as np
