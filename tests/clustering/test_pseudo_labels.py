@@ -29,6 +29,13 @@ def test_sparse_labels_equal_the_dense_oracle(feature_set):
     assert np.array_equal(np.unique(sparse[sparse >= 0]), np.arange(sparse.max() + 1))
 
 
+@pytest.mark.parametrize("n", [1, 2])
+def test_one_or_two_samples_do_not_crash(n, make_blobs):
+    x = make_blobs(n_ids=1, per_id=n, spread=0.5)[0]
+    assert cluster_pseudo_labels(x).tolist() == [-1] * n  # fewer than min_samples
+    assert cluster_pseudo_labels(x, min_samples=1).tolist() == [0] * n  # every sample neighbours every other
+
+
 def test_well_separated_identities_are_recovered(make_blobs):
     x, ids = make_blobs(n_ids=8, per_id=10, spread=0.4, seed=11)
     labels = cluster_pseudo_labels(x, k1=10, k2=3)
