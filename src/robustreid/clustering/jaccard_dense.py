@@ -24,7 +24,7 @@ def jaccard_distance_dense(features: FeatureArray, k1: int = 30, k2: int = 6) ->
     x = normalized_features(features).cpu().numpy()
     sizes = NeighbourhoodSizes.for_samples(len(x), k1, k2)
     similarity = x @ x.T
-    ranked = np.argsort(-similarity, axis=1)[:, : sizes.searched]
+    ranked = np.argsort(-similarity, axis=1)[:, : sizes.searched].copy()  # frees the full N x N order
     reciprocal = _reciprocal_sets(ranked)
     reciprocal_half = _reciprocal_sets(ranked[:, : sizes.half])
     weights = np.zeros_like(similarity)
