@@ -6,12 +6,16 @@ diagnostics (pseudo-label purity / NMI), which is why the trainer receives
 ``train_paths``/``train_camids`` and the labels separately via
 ``train_pids_for_diagnostics``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+
+SPLITS = ("train", "query", "gallery")
 
 
 class ImageItem(NamedTuple):
@@ -40,23 +44,33 @@ class ReidDataset:
         return np.array([it.pid for it in self.train], dtype=np.int64)
 
     def split(self, name: str) -> list[ImageItem]:
-        if name not in ("train", "query", "gallery"):
-            raise ValueError(f"unknown split {name!r}; use train, query or gallery")
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; use {', '.join(SPLITS)}")
         return getattr(self, name)
+
+    def split_counts(self, name: str) -> tuple[int, int, int]:
+        """(identities, images, cameras) of one split; unknown pids/cameras (-1) are not counted."""
+        items = self.split(name)
+        ids = {it.pid for it in items if it.pid >= 0}
+        cameras = {it.camid for it in items if it.camid >= 0}
+        return len(ids), len(items), len(cameras)
 
     def summary(self) -> str:
         """An ASCII table: ids / images / cameras per split."""
-        rows = [("split", "ids", "images", "cameras")]
-        for split in ("train", "query", "gallery"):
-            items = self.split(split)
-            rows.append((
-                split,
-                str(len({it.pid for it in items if it.pid >= 0})),
-                str(len(items)),
-                str(len({it.camid for it in items if it.camid >= 0})),
-            ))
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        line = "+".join("-" * (w + 2) for w in widths)
-        fmt = lambda r: " | ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-        body = [f"{self.name}", line, fmt(rows[0]), line, *(fmt(r) for r in rows[1:]), line]
-        return "\n".join(body)
+        header = ("split", "ids", "images", "cameras")
+        rows = [(name, *map(str, self.split_counts(name))) for name in SPLITS]
+        return f"{self.name}\n{format_table(header, rows)}"
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A ruled ASCII table; the first column is left-aligned (names), the rest right-aligned (numbers)."""
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    rule = "+".join("-" * (w + 2) for w in widths)
+
+    def format_row(row: Sequence[str]) -> str:
+        cells = [
+            cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return f" {' | '.join(cells)} "
+
+    return "\n".join([rule, format_row(header), rule, *map(format_row, rows), rule])
