@@ -1,0 +1,17 @@
+"""DukeMTMC-reID (Zheng et al., ICCV 2017): 1,404 identities + distractors, 8 cameras."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from robustreid.data.base import ReidDataset
+from robustreid.data.datasets.market_style import load_market_style, one_based_cameras
+from robustreid.data.datasets.registry import DATASETS
+
+BASES = ("DukeMTMC-reID", "dukemtmcreid/DukeMTMC-reID", "")
+CAMERAS = one_based_cameras(8)
+
+
+@DATASETS.register("dukemtmcreid")
+def load_dukemtmcreid(root: Path | None) -> ReidDataset:
+    return load_market_style("dukemtmcreid", root, BASES, CAMERAS)
