@@ -4,15 +4,16 @@ Stable API, imported by every script in this folder (they put this folder on
 ``sys.path`` first)::
 
     machine_info() -> dict
-    write_result(name, command, wall_s, figures) -> Path
+    write_result(name, command, wall_s, figures, summary=None) -> Path
 
 ``write_result`` writes ``benchmarks/results/<name>.json`` with the keys
 ``name, command, machine, date, wall_s`` followed by the script's figures,
 and inserts or replaces the row whose first cell is ``name`` in the table of
 ``docs/results.md`` (creating the file if needed). Several scripts share that
 file, so the read-modify-write runs under an exclusive lock and leaves every
-other row untouched. The row lists the scalar figures (nested dicts are
-flattened to ``outer.inner``; lists stay in the JSON only).
+other row untouched. The row lists ``summary`` when given (a few headline
+figures), else every scalar figure (nested dicts flattened to ``outer.inner``;
+lists stay in the JSON only).
 """
 
 from __future__ import annotations
@@ -70,18 +71,18 @@ def _scalar_figures(figures: dict, prefix: str = "") -> Iterator[tuple[str, obje
             yield f"{prefix}{key}", value
 
 
-def _table_row(record: dict) -> str:
+def _table_row(record: dict, summary: dict | None) -> str:
     machine = record["machine"]
     gpu = "no GPU" if machine["gpu"] == "none" else machine["gpu"]
-    figures = {k: v for k, v in record.items() if k not in RESERVED_KEYS}
-    summary = ", ".join(f"{k}={v}" for k, v in _scalar_figures(figures))
+    shown = summary if summary is not None else {k: v for k, v in record.items() if k not in RESERVED_KEYS}
+    figures = ", ".join(f"{k}={v}" for k, v in _scalar_figures(shown))
     cells = [
         record["name"],
         record["date"][:10],
         f"{machine['cores']} cores, {gpu}",
         f"{record['wall_s']:.1f}",
     ]
-    return "| " + " | ".join(str(c).replace("|", "\\|") for c in [*cells, summary]) + " |\n"
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in [*cells, figures]) + " |\n"
 
 
 def _upsert_row(markdown: str, name: str, row: str) -> str:
@@ -101,8 +102,11 @@ def _upsert_row(markdown: str, name: str, row: str) -> str:
     return "".join(lines)
 
 
-def write_result(name: str, command: str, wall_s: float, figures: dict) -> Path:
-    """Write benchmarks/results/<name>.json, upsert its row in docs/results.md; returns the JSON path."""
+def write_result(name: str, command: str, wall_s: float, figures: dict, summary: dict | None = None) -> Path:
+    """Write benchmarks/results/<name>.json, upsert its row in docs/results.md; returns the JSON path.
+
+    ``summary`` picks the headline figures for the row (default: all scalar figures).
+    """
     clashes = set(figures) & set(RESERVED_KEYS)
     if clashes:
         raise ValueError(f"figures may not use the reserved keys {sorted(clashes)}")
@@ -121,7 +125,7 @@ def write_result(name: str, command: str, wall_s: float, figures: dict) -> Path:
     with open(RESULTS_MD, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         handle.seek(0)
-        updated = _upsert_row(handle.read(), name, _table_row(record))
+        updated = _upsert_row(handle.read(), name, _table_row(record, summary))
         handle.seek(0)
         handle.truncate()
         handle.write(updated)
