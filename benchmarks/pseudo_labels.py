@@ -8,7 +8,9 @@ clusters, outliers, and purity/NMI against the generator's identities. Up to
 ``--dense-max`` samples it also runs the dense oracle in the same process:
 ARI of its labels against the fast path's, largest distance difference, and
 the dense-to-fast time ratio; up to ``--faiss-max`` it times the faiss-cpu
-kNN for comparison with the default backend.
+kNN for comparison with the default backend. The fast path's CPU time (all
+threads) is recorded next to its wall time, with the load average: on a shared
+machine the wall time says more about the neighbours than about the code.
 
 Synthetic features come from ``make_features.py`` of the reference fixture
 (identities of varying size, look-alike groups, camera shifts, 5% noise), at
@@ -120,6 +122,12 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
 
+def cpu_seconds() -> float:
+    """User + system time of all this process' threads: less sensitive than wall time to shared CPUs."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(args: argparse.Namespace) -> dict:
     """One size, in this process: the fast path, then the oracle and faiss where asked."""
     from sklearn.metrics import adjusted_rand_score
@@ -139,7 +147,7 @@ def measure(args: argparse.Namespace) -> dict:
     cluster_pseudo_labels(features[:500])  # compiles or loads the numba kernels, starts thread pools
     run: dict = {"n": n, "dim": features.shape[1], "load_avg_1min": round(os.getloadavg()[0], 2)}
 
-    baseline = peak_rss_bytes()
+    baseline, cpu_before = peak_rss_bytes(), cpu_seconds()
     started = time.perf_counter()
     neighbours = knn(features, min(args.k1, n))
     knn_done = time.perf_counter()
@@ -152,6 +160,7 @@ def measure(args: argparse.Namespace) -> dict:
         "jaccard_s": round(jaccard_done - knn_done, 3),
         "dbscan_s": round(finished - jaccard_done, 3),
         "total_s": round(finished - started, 3),
+        "total_cpu_s": round(cpu_seconds() - cpu_before, 3),
         "extra_rss_gb": round((peak_rss_bytes() - baseline) / GB, 3),
         "stored_pairs_per_sample": round(distances.nnz / n, 1),
         **rounded(pseudo_label_stats(labels, true_ids)),
