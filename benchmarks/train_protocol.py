@@ -63,7 +63,8 @@ def main() -> None:
                                      "rank1") if k in r} for r in records],
     }
     command = "python benchmarks/train_protocol.py " + shlex.join(sys.argv[1:])
-    write_result(args.name, command, wall, figures)
+    headline = ("mAP", "rank1", "initial_mAP", "epochs", "seconds_per_epoch", "seconds_per_phase")
+    write_result(args.name, command, wall, figures, summary={k: figures[k] for k in headline})
 
 
 def _pct(metrics: dict | None, key: str) -> float | None:

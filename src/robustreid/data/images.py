@@ -32,7 +32,8 @@ def preload_images(paths: Sequence[str], height: int, width: int, threads: int =
         out[i] = read_resized(paths[i], height, width)
 
     with ThreadPoolExecutor(threads) as pool:
-        list(tqdm(pool.map(load, range(len(paths))), total=len(paths), desc=desc, leave=False))
+        list(tqdm(pool.map(load, range(len(paths))), total=len(paths), desc=desc, leave=False,
+                  disable=None))
     return out
 
 
