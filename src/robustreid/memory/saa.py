@@ -162,9 +162,11 @@ def split_half_loss(saa: SelfAttentionAggregator, features: torch.Tensor, labels
                     num_clusters: int, *, max_set_size: int, temperature: float, **_: object) -> torch.Tensor:
     """Aggregate a random half of each cluster; its prototype must classify the other half (ClusterNCE).
 
-    A prototype that leans towards a misplaced member classifies the cluster's
-    held-out members worse, so the objective rewards down-weighting such members
-    without ever being told which they are.
+    The hope: a prototype that leans towards a misplaced member classifies the
+    held-out members worse, so down-weighting such members pays. Measured, it does
+    the opposite: the cross-entropy is dominated by the hardest held-out members, and
+    a prototype leaning towards the atypical members serves those best, so SAA learns
+    to *up*-weight them (benchmarks/saa_features.py, docs/method.md).
     """
     rank = random_rank_within_cluster(labels, num_clusters)
     aggregated, held_out = _split(rank, labels, num_clusters, max_set_size)
@@ -181,7 +183,7 @@ def planted_outlier_loss(saa: SelfAttentionAggregator, features: torch.Tensor, l
 
     Besides the split-half ClusterNCE (now on partly contaminated sets), the planted
     members' weights are pushed towards zero by -log(1 - w): a direct lesson in what
-    a clustering mistake looks like, which split-half only teaches indirectly.
+    a clustering mistake looks like, which split-half alone does not give.
     """
     rank = random_rank_within_cluster(labels, num_clusters)
     aggregated, held_out = _split(rank, labels, num_clusters, max_set_size)
