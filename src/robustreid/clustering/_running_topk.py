@@ -43,19 +43,28 @@ def offer_to_rows(similarities, values, indices, row_start, col_start):
                 _insert(values[row], indices[row], similarities[r, c], col_start + c)
 
 
-@numba.njit(parallel=True, cache=True)
 def offer_to_columns(similarities, values, indices, row_start, col_start):
-    """Offer ``similarities[r, c]`` as candidate ``row_start + r`` of row ``col_start + c``.
+    """Offer ``similarities[r, c]`` as candidate ``row_start + r`` of row ``col_start + c``."""
+    _offer_to_column_ranges(similarities, values, indices, row_start, col_start, numba.get_num_threads())
 
-    Threads own disjoint groups of columns but still read ``similarities``
-    row by row, so the block is never transposed in memory.
+
+@numba.njit(parallel=True, cache=True)
+def _offer_to_column_ranges(similarities, values, indices, row_start, col_start, n_ranges):
+    """Each thread owns one contiguous range of columns, so no two threads insert into one list.
+
+    Threads still read ``similarities`` row by row, so the block is never
+    transposed in memory; a range's k-th values are kept in a small local
+    array. Narrower ranges (more of them) measured up to 2x slower.
     """
     n_rows, n_cols = similarities.shape
     last = values.shape[1] - 1
-    group = 64
-    for g in numba.prange((n_cols + group - 1) // group):
+    width = (n_cols + n_ranges - 1) // n_ranges
+    for g in numba.prange(n_ranges):
+        lo, hi = g * width, min(n_cols, (g + 1) * width)
+        thresholds = values[col_start + lo : col_start + hi, last].copy()
         for r in range(n_rows):
-            for c in range(g * group, min(n_cols, (g + 1) * group)):
-                row = col_start + c
-                if similarities[r, c] > values[row, last]:
+            for c in range(lo, hi):
+                if similarities[r, c] > thresholds[c - lo]:
+                    row = col_start + c
                     _insert(values[row], indices[row], similarities[r, c], row_start + r)
+                    thresholds[c - lo] = values[row, last]
