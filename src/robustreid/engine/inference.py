@@ -31,9 +31,7 @@ def extract_features(model: nn.Module, images: ImageDataset, batch_size: int = 2
                         pin_memory=device.type == "cuda")
     chunks = []
     for batch, _ in tqdm(loader, desc=desc, leave=False, disable=None):
-        batch = batch.to(device, non_blocking=True)
-        if device.type == "cuda":
-            batch = batch.contiguous(memory_format=torch.channels_last)
+        batch = batch.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with autocast_for(device):
             chunks.append(model(batch).float().cpu())
     model.train(was_training)
