@@ -29,7 +29,6 @@ with --features) and a row in docs/results.md.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -95,16 +94,18 @@ def parse_args() -> argparse.Namespace:
 
 
 def run_synthetic(args: argparse.Namespace, n: int, n_ids: int) -> dict:
-    spec = importlib.util.spec_from_file_location("make_features", args.generator)
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
-    features, true_ids = generator.make_feats(n, n_ids, seed=0)
+    """Generate with the fixture's own CLI, in another process, then measure in a third.
+
+    Linux carries the RSS high-water mark of a process across fork/exec into
+    ``ru_maxrss``; generating 100,000 x 2048 features here would raise every
+    worker's baseline above its own peak.
+    """
     with tempfile.TemporaryDirectory() as folder:
-        features_path, ids_path = Path(folder) / "features.npy", Path(folder) / "ids.npy"
-        np.save(features_path, features)
-        np.save(ids_path, true_ids)
-        del features
-        return {"ids": n_ids, **run_worker(args, features_path, ids_path)}
+        stem = Path(folder) / "features"
+        options = ["--N", n, "--ids", n_ids, "--seed", 0, "--out", stem]
+        subprocess.run([sys.executable, args.generator, *map(str, options)], check=True, capture_output=True)
+        features, true_ids = stem.with_suffix(".npy"), stem.with_name("features_gt.npy")
+        return {"ids": n_ids, **run_worker(args, features, true_ids)}
 
 
 def run_worker(args: argparse.Namespace, features: Path, true_ids: Path | None) -> dict:
