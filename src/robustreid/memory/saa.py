@@ -12,9 +12,9 @@ Two design choices keep the module safe to use from the first epoch:
   attention's hidden space: it stays in the space the encoder's features live in,
   which is what ClusterNCE compares them to, and the weights are interpretable
   (HPS reads them as a dispersion degree).
-* The pooling query starts at zero, so an untrained module gives every member the
-  same weight: its prototype is exactly the cluster mean. Training can only move
-  away from the mean where its objective says that helps.
+* The pooling query and agreement gain start at zero, so an untrained module gives
+  every member the same weight: its prototype is exactly the cluster mean. Training
+  moves away from the mean only where its objective rewards it.
 
 Clusters larger than ``max_set_size`` are cut into random near-equal chunks: every
 member still gets a weight (HPS needs one per sample) and memory stays bounded.
@@ -214,16 +214,16 @@ def _plant_look_alikes(features: torch.Tensor, labels: torch.Tensor, num_cluster
     """Rows of donor members and the clusters they are planted into (at most one donor per cluster)."""
     device = features.device
     counts = torch.bincount(labels, minlength=num_clusters)
-    if int((counts > 0).sum()) < 2:
+    present = counts > 0
+    if int(present.sum()) < 2:
         nothing = torch.empty(0, dtype=torch.long, device=device)
         return nothing, nothing
-    with torch.no_grad():
-        means = F.normalize(torch.zeros(num_clusters, features.shape[1], device=device)
-                            .index_add(0, labels, features), dim=1)
-        similarity = (means @ means.t()).fill_diagonal_(float("-inf"))
-        similarity[:, counts == 0] = float("-inf")
-    nearest = similarity.topk(min(PLANT_FROM_NEAREST, int((counts > 0).sum()) - 1), dim=1).indices
-    chosen = (torch.rand(num_clusters, device=device) < planted_fraction) & (counts > 0)
+    means = F.normalize(torch.zeros(num_clusters, features.shape[1], device=device)
+                        .index_add(0, labels, features), dim=1)
+    similarity = (means @ means.t()).fill_diagonal_(float("-inf"))
+    similarity[:, ~present] = float("-inf")
+    nearest = similarity.topk(min(PLANT_FROM_NEAREST, int(present.sum()) - 1), dim=1).indices
+    chosen = (torch.rand(num_clusters, device=device) < planted_fraction) & present
     receivers = chosen.nonzero().squeeze(1)
     donor_clusters = nearest[receivers, torch.randint(nearest.shape[1], (len(receivers),), device=device)]
     donor_rank = (torch.rand(len(receivers), device=device) * counts[donor_clusters]).long()
