@@ -54,7 +54,8 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr,
                                           weight_decay=cfg.optim.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, cfg.optim.step_size, cfg.optim.gamma)
-        self.memory = ClusterMemory(cfg.memory.temperature, cfg.memory.momentum, cfg.memory.init, cfg.memory.update)
+        self.memory = ClusterMemory(cfg.memory.temperature, cfg.memory.momentum, cfg.memory.init, cfg.memory.update,
+                                    options=cfg.memory.saa)
         self.train_images, self.query_images, self.gallery_images = self._load_images()
         self.start_epoch = 0
         self.best: dict[str, Any] = {"mAP": -1.0, "epoch": -1}
@@ -166,6 +167,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "best": self.best,
+            "memory_state": self.memory.state,  # what strategies carry across epochs (e.g. the trained SAA)
             "rng": rng_state(),
             "config": asdict(self.cfg),
         }, self.run_dir / CHECKPOINT)
@@ -179,6 +181,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.best = state["best"]
+        self.memory.state.update(state["memory_state"])
         set_rng_state(state["rng"])
         self.start_epoch = state["epoch"] + 1
         self._truncate_metrics(after_epoch=state["epoch"])

@@ -1,1 +1,10 @@
-"""robustreid.memory."""
+"""The cluster memory bank, its loss, and the strategies that initialise and update it.
+
+Importing the package registers every strategy: ``mean`` (init), ``mean`` / ``hard``
+(update) from :mod:`.strategies`, and the paper's ``csa`` / ``mean+saa`` (init) and
+``hps`` (update) from :mod:`.robust`.
+"""
+from . import robust, strategies  # noqa: F401  (registration side effects)
+from .cluster_memory import ClusterMemory, momentum_update
+
+__all__ = ["ClusterMemory", "momentum_update"]

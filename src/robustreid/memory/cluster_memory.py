@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import robust  # noqa: F401  (registers the csa / mean+saa init and hps update strategies)
 from .strategies import MEMORY_UPDATE, PROTOTYPE_INIT
 
 
