@@ -123,7 +123,9 @@ class Trainer:
             return {"loss": float("nan")}
         o = self.cfg.optim
         label_tensor = torch.from_numpy(labels)
+        start = time.perf_counter()
         self.memory.initialise(features.to(self.device), label_tensor.to(self.device))
+        init_seconds = time.perf_counter() - start
         sampler = PKBatchSampler(labels, self.dataset.train_camids, o.batch_size, o.num_instances, o.iters,
                                  seed=self.cfg.seed * 100_003 + epoch)
         train_view = self.train_images.with_transform(build_train_transform(self.cfg.data.height, self.cfg.data.width))
@@ -134,7 +136,7 @@ class Trainer:
         for images, index in tqdm(loader, desc=f"epoch {epoch} train", leave=False, disable=None):
             targets = label_tensor[index].to(self.device)
             losses.append(self.train_step(images.to(self.device, non_blocking=True), targets, index.to(self.device)))
-        return {"loss": float(np.mean(losses))}
+        return {"loss": float(np.mean(losses)), "time_memory_init": init_seconds}
 
     def train_step(self, images: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor) -> float:
         images = images.contiguous(memory_format=torch.channels_last)
