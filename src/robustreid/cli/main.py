@@ -21,6 +21,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log_to_console()
     try:
         return args.func(args) or 0
+    except KeyboardInterrupt:
+        note = "; the last completed epoch is checkpointed: rerun with --resume" if args.command == "train" else ""
+        print(f"robustreid {args.command}: interrupted{note}", file=sys.stderr)
+        return 130
     except (FileNotFoundError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"robustreid {args.command}: error: {message}", file=sys.stderr)
@@ -29,7 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _log_to_console() -> None:
     """Our INFO lines on stderr; other libraries' loggers (faiss, matplotlib) stay at WARNING."""
+    if any(h.get_name() == "console" for h in log.handlers):
+        return  # main() called again in the same process (tests, notebooks)
     handler = logging.StreamHandler()
+    handler.set_name("console")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)

@@ -65,7 +65,7 @@ def _initial_metrics(trainer: Trainer, resume: bool) -> dict[str, float] | None:
     path = trainer.run_dir / INITIAL_METRICS
     if resume and path.exists():
         return json.loads(path.read_text())
-    if not trainer.cfg.eval.before_training:
+    if not (trainer.cfg.eval.before_training and trainer.can_evaluate):
         return None
     metrics = trainer.evaluate()
     initial = {"mAP": metrics["mAP"], "rank1": metrics["rank1"]}

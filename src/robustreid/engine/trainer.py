@@ -47,6 +47,8 @@ class Trainer:
         seed_everything(cfg.seed)
         self.dataset = dataset or load_dataset(cfg.data.name, cfg.data.root, **cfg.data.options)
         log.info("\n%s", self.dataset.summary())
+        if not self.can_evaluate:
+            log.warning("no query/gallery split: training without evaluation; model_best.pth will not be written")
         self.model = build_model(cfg.model.backbone, pretrained=cfg.model.pretrained, weights=cfg.model.weights,
                                  last_stride=cfg.model.last_stride, pooling=cfg.model.pooling)
         # channels_last is faster for depthwise convolutions on CPUs too (measured ~1.2-1.5x)
@@ -149,7 +151,14 @@ class Trainer:
         self.memory.update(embeddings, targets, indices=indices)
         return loss.item()
 
+    @property
+    def can_evaluate(self) -> bool:
+        """Training needs only unlabeled images; evaluation also needs a labelled query and gallery."""
+        return bool(self.dataset.query and self.dataset.gallery)
+
     def _evaluation_due(self, epoch: int) -> bool:
+        if not self.can_evaluate:
+            return False
         every, last = self.cfg.eval.every, epoch == self.cfg.optim.epochs - 1
         return last or (every > 0 and (epoch + 1) % every == 0)
 
