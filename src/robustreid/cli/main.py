@@ -149,10 +149,10 @@ def _add_extract(sub) -> None:
 
 
 def _run_extract(args: argparse.Namespace) -> None:
-    from ..data.datasets.folder import find_images
+    from ..data.datasets.layout import list_images
     from ..engine.inference import extract_features
 
-    paths = ([str(p) for p in find_images(Path(args.folder))] if args.folder
+    paths = ([str(p) for p in list_images(Path(args.folder), recursive=True)] if args.folder
              else [it.path for it in _load_dataset(args).split(args.split)])
     if not paths:
         raise ValueError("no images found")

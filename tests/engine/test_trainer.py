@@ -1,0 +1,89 @@
+"""End-to-end training on a tiny synthetic set: it learns, and a killed run resumes exactly."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from robustreid.data import load_dataset
+from robustreid.engine.config import load_config
+from robustreid.engine.report import train_and_report
+from robustreid.engine.trainer import CHECKPOINT, Trainer, read_metrics
+from robustreid.memory.cluster_memory import ClusterMemory
+
+TINY = ["data.height=64", "data.width=32", "data.num_workers=0", "model.backbone=efficientnet_lite0",
+        "optim.batch_size=32", "optim.num_instances=4", "optim.iters=8", "optim.epochs=2",
+        "optim.lr=0.00035", "cluster.eps=0.7", "cluster.k1=10", "cluster.k2=4", "cluster.min_samples=3",
+        "eval.every=1", "eval.batch_size=64", "seed=3"]
+
+
+# Learning needs native-size images and clusters that fit ~9 images per identity (small k1).
+LEARNING = ["data.height=128", "data.width=64", "cluster.eps=0.6", "cluster.k1=10", "cluster.k2=3",
+            "optim.iters=40"]
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    return load_dataset("synthetic", tmp_path_factory.mktemp("synthetic"), num_train_ids=16, num_test_ids=8,
+                        images_per_id=(8, 10), seed=1)
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    return load_dataset("synthetic", tmp_path_factory.mktemp("synthetic"), num_train_ids=40, num_test_ids=30,
+                        images_per_id=(8, 10), seed=1)
+
+
+def tiny_config(run_dir, *extra):
+    return load_config(None, [*TINY, f"output_dir={run_dir}", *extra])
+
+
+def test_two_epochs_raise_map_above_the_untrained_model(small_dataset, tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, *LEARNING), dataset=small_dataset)
+    before = trainer.evaluate()["mAP"]
+    result = trainer.fit()
+    assert result["mAP"] > before + 0.03  # measured: 0.329 -> 0.396
+    records = read_metrics(tmp_path)
+    assert [r["epoch"] for r in records] == [0, 1]
+    assert all(r["num_clusters"] > 10 and 0.3 <= r["purity"] <= 1 for r in records)
+
+
+def test_killed_run_resumes_to_the_same_result(tiny_dataset, tmp_path, monkeypatch):
+    straight = Trainer(tiny_config(tmp_path / "straight"), dataset=tiny_dataset).fit()
+
+    calls = {"n": 0}
+    real_update = ClusterMemory.update
+
+    def dies_mid_second_epoch(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 8 + 3:  # epoch 0 has 8 steps; die at step 3 of epoch 1
+            raise KeyboardInterrupt
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(ClusterMemory, "update", dies_mid_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(tiny_config(tmp_path / "killed"), dataset=tiny_dataset).fit()
+    monkeypatch.setattr(ClusterMemory, "update", real_update)
+    assert torch.load(tmp_path / "killed" / CHECKPOINT, weights_only=False)["epoch"] == 0
+
+    resumed_trainer = Trainer(tiny_config(tmp_path / "killed"), dataset=tiny_dataset)
+    resumed = resumed_trainer.fit(resume=True)
+    assert resumed["mAP"] == straight["mAP"]
+    assert resumed["loss"] == straight["loss"]
+    assert [r["epoch"] for r in read_metrics(tmp_path / "killed")] == [0, 1]
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tiny_dataset, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        Trainer(tiny_config(tmp_path), dataset=tiny_dataset).fit(resume=True)
+
+
+def test_report_writes_summary_curve_and_ranked_picture(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.setattr("robustreid.engine.trainer.load_dataset", lambda *a, **k: tiny_dataset)
+    summary = train_and_report(tiny_config(tmp_path, "optim.epochs=1", "eval.before_training=true"))
+    assert summary["before"]["mAP"] > 0 and summary["after"]["mAP"] > 0
+    for name in ("summary.json", "learning_curve.png", "ranked_results.png", "config.yaml", "log.txt",
+                 "model_best.pth"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert json.loads((tmp_path / "summary.json").read_text())["epochs"] == 1
