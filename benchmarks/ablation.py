@@ -3,18 +3,32 @@
 Variants (memory.init / memory.update): baseline mean/mean, Cluster Contrast hard
 mean/hard, CSA only csa/mean, HPS only mean+saa/hps (SAA trained by CSA, mean
 prototypes), full csa/hps. For each: mAP, Rank-1, pseudo-label purity/NMI of the
-last epoch, and seconds per epoch spent initialising the memory (where CSA's SAA
-training happens). Mean and spread over seeds.
+last epoch, seconds per epoch spent initialising the memory (where CSA's SAA
+training happens) and training (where HPS's selection happens). Mean and spread
+over seeds.
 
-    python benchmarks/ablation.py --name ablation_synthetic --config configs/ablation_synthetic.yaml --seeds 1 2 3
+``--jobs N`` trains N runs at once in separate processes (each with cores/N torch
+threads), for many-core CPUs. On one GPU keep 1: five runs sharing an H100 each
+trained ~30x slower than one alone (the processes time-slice the GPU).
+``--resume`` reads back finished runs and continues interrupted ones, so a long
+ablation can be stopped and restarted without losing work.
+
+    python benchmarks/ablation.py --name ablation_synthetic --config configs/synthetic.yaml \
+        --set eval.before_training=false --seeds 1 2 3
+    python benchmarks/ablation.py --name ablation_market1501_cpu --config configs/market1501_cpu.yaml \
+        --data-root ../shared/datasets/market1501 --seeds 1
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import multiprocessing
+import os
 import shlex
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 
 from robustreid.engine.config import load_config  # noqa: E402
-from robustreid.engine.report import train_and_report  # noqa: E402
-from robustreid.engine.trainer import read_metrics  # noqa: E402
+from robustreid.engine.report import SUMMARY, train_and_report  # noqa: E402
+from robustreid.engine.trainer import CHECKPOINT, read_metrics  # noqa: E402
 
 VARIANTS = {
     "baseline": ("mean", "mean"),
@@ -35,46 +49,79 @@ VARIANTS = {
 }
 
 
-def run_variant(name: str, config: str, init: str, update: str, seed: int, data_root: str | None) -> dict:
-    overrides = [f"memory.init={init}", f"memory.update={update}", f"seed={seed}",
-                 f"output_dir=runs/bench/{name}/{init}_{update}_seed{seed}"]
-    if data_root:
-        overrides.append(f"data.root={data_root}")
-    cfg = load_config(config, overrides)
-    train_and_report(cfg)
-    records = read_metrics(cfg.output_dir)
+def run_variant(name: str, config: str, variant: str, seed: int, overrides: list[str], resume: bool) -> dict:
+    """Train one (variant, seed) run and return its last-epoch figures.
+
+    With ``resume`` a finished run in its folder is read back, an interrupted one continues.
+    """
+    init, update = VARIANTS[variant]
+    cfg = load_config(config, [*overrides, f"memory.init={init}", f"memory.update={update}", f"seed={seed}",
+                               f"output_dir=runs/bench/{name}/{variant}_seed{seed}"])
+    run_dir = Path(cfg.output_dir)
+    if not (resume and len(read_metrics(run_dir)) == cfg.optim.epochs):
+        train_and_report(cfg, resume=resume and (run_dir / CHECKPOINT).exists())
+    records = read_metrics(run_dir)
     last = records[-1]
-    return {"mAP": 100 * last["mAP"], "rank1": 100 * last["rank1"], "purity": last.get("purity"),
+    wall = json.loads((run_dir / SUMMARY).read_text())["wall_s"]  # of the last (possibly resumed) invocation
+    return {"seed": seed, "wall_s": wall, "mAP": 100 * last["mAP"], "rank1": 100 * last["rank1"], "purity": last.get("purity"),
             "nmi": last.get("nmi"),
-            "init_s_per_epoch": float(np.mean([r.get("time_memory_init", 0.0) for r in records]))}
+            "init_s_per_epoch": float(np.mean([r.get("time_memory_init", 0.0) for r in records])),
+            "train_s_per_epoch": float(np.mean([r.get("time_train", 0.0) for r in records]))}
 
 
 def summarise(runs: list[dict]) -> dict:
     """Mean and (population) standard deviation over seeds of every figure."""
-    keys = [k for k in runs[0] if runs[0][k] is not None]
+    keys = [k for k in runs[0] if k not in ("seed", "wall_s") and runs[0][k] is not None]
     return {k: {"mean": round(float(np.mean([r[k] for r in runs])), 3),
                 "std": round(float(np.std([r[k] for r in runs])), 3)} for k in keys}
 
 
+def _limit_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_all(args: argparse.Namespace, overrides: list[str]) -> dict[str, list[dict]]:
+    """Every (variant, seed) run, ``args.jobs`` at a time; results grouped by variant in seed order."""
+    tasks = [(v, s) for v in args.variants for s in args.seeds]
+    call = [(args.name, args.config, v, s, overrides, args.resume) for v, s in tasks]
+    if args.jobs == 1:
+        runs = [run_variant(*c) for c in call]
+    else:
+        threads = max(1, len(os.sched_getaffinity(0)) // args.jobs)
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_limit_threads, initargs=(threads,)) as pool:
+            runs = list(pool.map(run_variant, *zip(*call)))
+    grouped: dict[str, list[dict]] = {v: [] for v in args.variants}
+    for (variant, _), run in zip(tasks, runs):
+        grouped[variant].append(run)
+    return grouped
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--name", required=True)
+    parser.add_argument("--name", required=True, help="result name (benchmarks/results/<name>.json)")
     parser.add_argument("--config", required=True)
     parser.add_argument("--data-root")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+                        help="config override applied to every variant (repeatable)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs trained at once (default 1; on one GPU keep 1: processes time-slice it)")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse finished runs in runs/bench/<name>/ and continue interrupted ones")
     args = parser.parse_args()
     logging.getLogger("robustreid").addHandler(logging.StreamHandler())
+    overrides = [*args.overrides, *([f"data.root={args.data_root}"] if args.data_root else [])]
     start = time.perf_counter()
-    results = {}
-    for variant in args.variants:
-        init, update = VARIANTS[variant]
-        runs = [run_variant(args.name, args.config, init, update, seed, args.data_root) for seed in args.seeds]
-        results[variant] = {"init": init, "update": update, "runs": runs, **summarise(runs)}
-        print(variant, results[variant]["mAP"], flush=True)
+    results = {v: {"init": VARIANTS[v][0], "update": VARIANTS[v][1], "runs": runs, **summarise(runs)}
+               for v, runs in run_all(args, overrides).items()}
     headline = {v: f"{r['mAP']['mean']:.1f}±{r['mAP']['std']:.1f}" for v, r in results.items()}
+    print(headline, flush=True)
     write_result(args.name, "python benchmarks/ablation.py " + shlex.join(sys.argv[1:]), time.perf_counter() - start,
-                 {"seeds": args.seeds, "config": args.config, "variants": results},
+                 {"seeds": args.seeds, "config": args.config, "overrides": args.overrides, "variants": results},
                  summary={"mAP mean±std": headline})
 
 
