@@ -4,8 +4,10 @@ Variants (memory.init / memory.update): baseline mean/mean, Cluster Contrast har
 mean/hard, CSA only csa/mean, HPS only mean+saa/hps (SAA trained by CSA, mean
 prototypes), full csa/hps. For each: mAP, Rank-1, pseudo-label purity/NMI of the
 last epoch, seconds per epoch spent initialising the memory (where CSA's SAA
-training happens) and training (where HPS's selection happens). Mean and spread
-over seeds.
+training happens) and training (where HPS's selection happens), and the
+ground-truth diagnostics averaged over epochs (robustreid.memory.diagnostics):
+distance of the initialised and of mean prototypes to the identity centres, and
+the fraction of memory updates made by misplaced samples. Mean and spread over seeds.
 
 ``--jobs N`` trains N runs at once in separate processes (each with cores/N torch
 threads), for many-core CPUs. On one GPU keep 1: five runs sharing an H100 each
@@ -40,6 +42,10 @@ from robustreid.engine.config import load_config  # noqa: E402
 from robustreid.engine.report import SUMMARY, train_and_report  # noqa: E402
 from robustreid.engine.trainer import CHECKPOINT, read_metrics  # noqa: E402
 
+# figures averaged over a run's epochs: the diagnostics exist only when ground truth is known
+EPOCH_MEANS = {"time_memory_init": "init_s_per_epoch", "time_train": "train_s_per_epoch",
+               "prototype_error": "prototype_error", "mean_prototype_error": "mean_prototype_error",
+               "update_noise_rate": "update_noise_rate"}
 VARIANTS = {
     "baseline": ("mean", "mean"),
     "cc_hard": ("mean", "hard"),
@@ -63,10 +69,14 @@ def run_variant(name: str, config: str, variant: str, seed: int, overrides: list
     records = read_metrics(run_dir)
     last = records[-1]
     wall = json.loads((run_dir / SUMMARY).read_text())["wall_s"]  # of the last (possibly resumed) invocation
-    return {"seed": seed, "wall_s": wall, "mAP": 100 * last["mAP"], "rank1": 100 * last["rank1"], "purity": last.get("purity"),
-            "nmi": last.get("nmi"),
-            "init_s_per_epoch": float(np.mean([r.get("time_memory_init", 0.0) for r in records])),
-            "train_s_per_epoch": float(np.mean([r.get("time_train", 0.0) for r in records]))}
+    return {"seed": seed, "wall_s": wall, "mAP": 100 * last["mAP"], "rank1": 100 * last["rank1"],
+            "purity": last.get("purity"), "nmi": last.get("nmi"),
+            **{name: _epoch_mean(records, key) for key, name in EPOCH_MEANS.items()}}
+
+
+def _epoch_mean(records: list[dict], key: str) -> float | None:
+    values = [r[key] for r in records if key in r]
+    return float(np.mean(values)) if values else None
 
 
 def summarise(runs: list[dict]) -> dict:

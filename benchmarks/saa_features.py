@@ -50,7 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result
 
 from robustreid.clustering import cluster_pseudo_labels
-from robustreid.engine.config import SAAConfig
+from robustreid.memory.saa import SAAConfig
+from robustreid.memory.diagnostics import identity_centres, majority_identity
 from robustreid.memory.saa import SelfAttentionAggregator, aggregate_clusters, train_saa
 from robustreid.memory.strategies import mean_prototypes
 
@@ -126,15 +127,13 @@ class Clustered:
     def from_labels(cls, features: np.ndarray, labels: np.ndarray, identities: np.ndarray) -> Clustered:
         member = labels >= 0
         member_ids, member_labels = identities[member], labels[member]
-        majority = np.array([np.bincount(member_ids[member_labels == c] + 1).argmax() - 1
-                             for c in range(labels.max() + 1)])
+        majority = majority_identity(labels, identities, labels.max() + 1)
         misplaced = member_ids != majority[member_labels]
         all_features = torch.from_numpy(features)
-        centres = F.normalize(torch.stack([all_features[torch.from_numpy(identities == i)].mean(0)
-                                           for i in majority]), dim=1)
+        ids, centres = identity_centres(all_features, identities)
         impure = np.bincount(member_labels, weights=misplaced, minlength=len(majority)) > 0
         return cls(all_features[torch.from_numpy(member)], torch.from_numpy(member_labels), misplaced,
-                   centres, impure, int((~member).sum()))
+                   centres[np.searchsorted(ids, majority)], impure, int((~member).sum()))
 
     def summary(self) -> dict:
         return {"clusters": self.num_clusters, "outliers": self.outliers, "members": len(self.labels),

@@ -47,6 +47,9 @@ def test_two_epochs_raise_map_above_the_untrained_model(small_dataset, tmp_path)
     records = read_metrics(tmp_path)
     assert [r["epoch"] for r in records] == [0, 1]
     assert all(r["num_clusters"] > 10 and 0.3 <= r["purity"] <= 1 for r in records)
+    # diagnostics: with init "mean" the prototypes are the means; some updates come from misplaced samples
+    assert all(r["prototype_error"] == pytest.approx(r["mean_prototype_error"], abs=1e-6) for r in records)
+    assert all(0 < r["mean_prototype_error"] < 0.5 and 0 < r["update_noise_rate"] < 1 for r in records)
 
 
 def test_killed_run_resumes_to_the_same_result(tiny_dataset, tmp_path, monkeypatch):

@@ -14,6 +14,8 @@ from typing import Any, Optional
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from ..memory.saa import SAAConfig
+
 
 @dataclass
 class DataConfig:
@@ -42,25 +44,6 @@ class ClusterConfig:
     k1: int = 30
     k2: int = 6
     method: str = "sparse"
-
-
-@dataclass
-class SAAConfig:
-    """The self-attention aggregator that CSA trains and HPS reads (see docs/method.md)."""
-
-    width: int = 256  # attention width (member features are projected to it)
-    heads: int = 4
-    layers: int = 1
-    max_set_size: int = 64  # larger clusters are cut into chunks (subsampled when training)
-    steps: int = 50  # SAA optimiser steps per epoch, on the freshly extracted features
-    lr: float = 1e-3
-    objective: str = "planted"  # planted | split_half (measured: docs/method.md)
-    temperature: float = 0.05  # of the ClusterNCE on SAA prototypes
-    planted_fraction: float = 0.5  # objective=planted: share of clusters given one look-alike
-    planted_loss_weight: float = 1.0  # objective=planted: weight of -log(1 - planted weight)
-    dispersion: str = "distance"  # distance (to the SAA prototype) | weight (1 - weight x cluster size)
-    dispersion_source: str = "epoch"  # epoch (once, on extracted features) | batch (current batch features)
-    noise_quantile: float = 1.0  # hps skips samples above this quantile of epoch dispersion; 1.0 = none
 
 
 @dataclass

@@ -26,6 +26,8 @@ from ..data.images import ImageDataset
 from ..data.sampler import PKBatchSampler
 from ..data.transforms import build_test_transform, build_train_transform
 from ..memory.cluster_memory import ClusterMemory
+from ..memory.diagnostics import prototype_error, update_noise_rate
+from ..memory.strategies import mean_prototypes
 from ..models import build_model
 from ..utils.runtime import atomic_torch_save, resolve_device, rng_state, seed_everything, set_rng_state
 from .config import TrainConfig, save_config
@@ -61,6 +63,8 @@ class Trainer:
         self.train_images, self.query_images, self.gallery_images = self._load_images()
         self.start_epoch = 0
         self.best: dict[str, Any] = {"mAP": -1.0, "epoch": -1}
+        truth = self.dataset.train_pids_for_diagnostics()  # diagnostics only, never fed to training
+        self.true_ids: np.ndarray | None = truth if bool((truth >= 0).any()) else None
 
     def _load_images(self) -> tuple[ImageDataset, ...]:
         """Train / query / gallery images under the test transform (training swaps in augmentation)."""
@@ -114,9 +118,7 @@ class Trainer:
 
     def _label_diagnostics(self, labels: np.ndarray) -> dict[str, Any]:
         """Cluster statistics; purity/NMI against ground truth is a diagnostic that never feeds training."""
-        truth = self.dataset.train_pids_for_diagnostics()
-        has_truth = bool((truth >= 0).any())
-        return pseudo_label_stats(labels, truth if has_truth else None)
+        return pseudo_label_stats(labels, self.true_ids)
 
     def train_iterations(self, epoch: int, features: torch.Tensor, labels: np.ndarray) -> dict[str, Any]:
         """A fixed number of P x K iterations of ClusterNCE against a freshly initialised memory."""
@@ -127,20 +129,38 @@ class Trainer:
         label_tensor = torch.from_numpy(labels)
         start = time.perf_counter()
         self.memory.initialise(features.to(self.device), label_tensor.to(self.device))
-        init_seconds = time.perf_counter() - start
+        record: dict[str, Any] = {"time_memory_init": time.perf_counter() - start}
+        record.update(self._prototype_diagnostics(features, labels))
         sampler = PKBatchSampler(labels, self.dataset.train_camids, o.batch_size, o.num_instances, o.iters,
                                  seed=self.cfg.seed * 100_003 + epoch)
         train_view = self.train_images.with_transform(build_train_transform(self.cfg.data.height, self.cfg.data.width))
         loader = DataLoader(train_view, batch_sampler=sampler, num_workers=self.cfg.data.num_workers,
                             pin_memory=self.device.type == "cuda")
         self.model.train()
-        losses = []
+        losses, updated = [], []
         for images, index in tqdm(loader, desc=f"epoch {epoch} train", leave=False, disable=None):
             targets = label_tensor[index].to(self.device)
-            losses.append(self.train_step(images.to(self.device, non_blocking=True), targets, index.to(self.device)))
-        return {"loss": float(np.mean(losses)), "time_memory_init": init_seconds}
+            loss, chosen = self.train_step(images.to(self.device, non_blocking=True), targets,
+                                           index.to(self.device))
+            losses.append(loss)
+            updated.append(index[chosen.cpu()])
+        record["loss"] = float(np.mean(losses))
+        if self.true_ids is not None:
+            record["update_noise_rate"] = update_noise_rate(torch.cat(updated).numpy(), labels, self.true_ids)
+        return record
 
-    def train_step(self, images: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor) -> float:
+    def _prototype_diagnostics(self, features: torch.Tensor, labels: np.ndarray) -> dict[str, float]:
+        """Distance of the initialised prototypes, and of plain cluster means, to the true identity centres."""
+        if self.true_ids is None:
+            return {}
+        keep = torch.from_numpy(labels >= 0)
+        means = mean_prototypes(features[keep], torch.from_numpy(labels[labels >= 0]), self.memory.num_clusters)
+        return {"prototype_error": prototype_error(self.memory.prototypes, features, labels, self.true_ids),
+                "mean_prototype_error": prototype_error(means, features, labels, self.true_ids)}
+
+    def train_step(self, images: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor
+                   ) -> tuple[float, torch.Tensor]:
+        """One optimiser step; returns the loss and the batch positions of the samples that updated the memory."""
         images = images.contiguous(memory_format=torch.channels_last)
         with autocast_for(self.device):
             embeddings = self.model(images)
@@ -148,8 +168,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.memory.update(embeddings, targets, indices=indices)
-        return loss.item()
+        chosen = self.memory.update(embeddings, targets, indices=indices)
+        return loss.item(), chosen
 
     @property
     def can_evaluate(self) -> bool:
@@ -226,6 +246,9 @@ def _format_epoch(r: dict[str, Any]) -> str:
             f"cluster {r['time_cluster']:.1f}s train {r['time_train']:.0f}s")
     if "purity" in r:
         text += f" | purity {r['purity']:.3f} NMI {r['nmi']:.3f}"
+    if "prototype_error" in r:
+        text += (f" | prototype error {r['prototype_error']:.4f} (mean {r['mean_prototype_error']:.4f})"
+                 f" noisy updates {r['update_noise_rate']:.2f}")
     if "mAP" in r:
         text += f" | mAP {100 * r['mAP']:.1f} R1 {100 * r['rank1']:.1f} ({r['time_eval']:.0f}s)"
     return text

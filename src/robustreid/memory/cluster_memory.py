@@ -53,16 +53,17 @@ class ClusterMemory(nn.Module):
         return F.cross_entropy(logits / self.temperature, targets)
 
     @torch.no_grad()
-    def update(self, features: torch.Tensor, targets: torch.Tensor, **context: Any) -> None:
-        """Momentum update by the samples the update strategy selects, in batch order.
+    def update(self, features: torch.Tensor, targets: torch.Tensor, **context: Any) -> torch.Tensor:
+        """Momentum update by the samples the update strategy selects; returns their batch positions.
 
         ``context`` carries what a strategy may need beyond the batch, e.g. ``indices``
         (dataset positions of the batch samples).
         """
         features = F.normalize(features.detach().float(), dim=1)
-        chosen_features, chosen_targets = self.update_strategy(
-            features, targets, self.prototypes, state=self.state, options=self.options, **context)
-        momentum_update(self.prototypes, chosen_features, chosen_targets, self.momentum)
+        chosen = self.update_strategy(features, targets, self.prototypes, state=self.state, options=self.options,
+                                      **context)
+        momentum_update(self.prototypes, features[chosen], targets[chosen], self.momentum)
+        return chosen
 
 
 def momentum_update(prototypes: torch.Tensor, features: torch.Tensor, targets: torch.Tensor,

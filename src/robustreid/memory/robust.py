@@ -11,7 +11,7 @@
 The SAA, its optimiser and the per-sample dispersion live in ``memory.state``
 under :data:`SAA_STATE`: the module is warm-started from the previous epoch
 (features drift slowly), and HPS finds there what CSA computed. Options come from
-:class:`robustreid.engine.config.SAAConfig` passed as ``options``.
+:class:`robustreid.memory.saa.SAAConfig` passed as ``options``.
 """
 from __future__ import annotations
 
@@ -20,8 +20,7 @@ from typing import Any
 
 import torch
 
-from ..engine.config import SAAConfig
-from .saa import DISPERSION, SelfAttentionAggregator, aggregate_clusters, train_saa
+from .saa import DISPERSION, SAAConfig, SelfAttentionAggregator, aggregate_clusters, train_saa
 from .strategies import MEMORY_UPDATE, PROTOTYPE_INIT, mean_prototypes, update_by_highest_score
 
 SAA_STATE = "saa"
@@ -57,7 +56,7 @@ def mean_prototypes_with_trained_saa(features: torch.Tensor, labels: torch.Tenso
 @MEMORY_UPDATE.register("hps")
 def update_by_hardest_positive(features: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor, *,
                                state: dict[str, Any], indices: torch.Tensor, options: SAAConfig | None = None,
-                               **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
+                               **_: Any) -> torch.Tensor:
     """HPS: per class in the batch, the sample with the highest SAA dispersion updates the prototype.
 
     Samples that the epoch's dispersion marks as likely noise take no part (with
@@ -72,8 +71,8 @@ def update_by_hardest_positive(features: torch.Tensor, targets: torch.Tensor, pr
         _, dispersion = _aggregate(saa_state.module, features, targets, len(prototypes), options)
     else:
         raise ValueError(f"unknown SAA dispersion_source {options.dispersion_source!r}; use epoch or batch")
-    keep = ~saa_state.likely_noise[indices]
-    return update_by_highest_score(features[keep], targets[keep], dispersion[keep])
+    kept = (~saa_state.likely_noise[indices]).nonzero().squeeze(1)
+    return kept[update_by_highest_score(targets[kept], dispersion[kept])]
 
 
 def _saa_state(state: dict[str, Any]) -> SAAState:

@@ -34,6 +34,25 @@ from torch import nn
 
 from ..utils.registry import Registry
 
+@dataclass
+class SAAConfig:
+    """The self-attention aggregator that CSA trains and HPS reads: ``memory.saa`` in the config (docs/method.md)."""
+
+    width: int = 256  # attention width (member features are projected to it)
+    heads: int = 4
+    layers: int = 1
+    max_set_size: int = 64  # larger clusters are cut into chunks (subsampled when training)
+    steps: int = 50  # SAA optimiser steps per epoch, on the freshly extracted features
+    lr: float = 1e-3
+    objective: str = "planted"  # planted | split_half (measured: docs/method.md)
+    temperature: float = 0.05  # of the ClusterNCE on SAA prototypes
+    planted_fraction: float = 0.5  # objective=planted: share of clusters given one look-alike
+    planted_loss_weight: float = 1.0  # objective=planted: weight of -log(1 - planted weight)
+    dispersion: str = "distance"  # distance (to the SAA prototype) | weight (1 - weight x cluster size)
+    dispersion_source: str = "epoch"  # epoch (once, on extracted features) | batch (current batch features)
+    noise_quantile: float = 1.0  # hps skips samples above this quantile of epoch dispersion; 1.0 = none
+
+
 #: Scale of the agreement term: a gain of 1 weighs members like a softmax of their cosine
 #: to the set at this temperature (the ClusterNCE one), so a small gain already matters.
 AGREEMENT_TEMPERATURE = 0.05

@@ -1,9 +1,11 @@
 """Prototype initialisation and memory update strategies, selected by name in the config.
 
 An *init* strategy maps (member features, labels, number of clusters) to one
-prototype per cluster. An *update* strategy picks which batch features update
-which prototypes; :func:`robustreid.memory.cluster_memory.momentum_update` then
-applies them. Adding a strategy is one registered function.
+prototype per cluster. An *update* strategy picks which batch samples update their
+class prototypes and returns their batch positions (in the order to apply them);
+:func:`robustreid.memory.cluster_memory.momentum_update` then applies them.
+Positions rather than features, so that the trainer can also tell *which* samples
+moved the memory (a diagnostic). Adding a strategy is one registered function.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import torch
 from ..utils.registry import Registry
 
 InitFn = Callable[..., torch.Tensor]
-UpdateFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+UpdateFn = Callable[..., torch.Tensor]
 
 PROTOTYPE_INIT: Registry[InitFn] = Registry("prototype init")
 MEMORY_UPDATE: Registry[UpdateFn] = Registry("memory update")
@@ -31,9 +33,9 @@ def mean_prototypes(features: torch.Tensor, labels: torch.Tensor, num_clusters: 
 
 @MEMORY_UPDATE.register("mean")
 def update_by_every_sample(features: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor,
-                           **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
+                           **_: Any) -> torch.Tensor:
     """Every sample in the batch updates its class prototype."""
-    return features, targets
+    return torch.arange(len(targets), device=targets.device)
 
 
 def _one_per_class(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -47,16 +49,14 @@ def _one_per_class(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return first.scatter_reduce_(0, inverse[is_best], position[is_best], reduce="amin")
 
 
-def update_by_highest_score(features: torch.Tensor, targets: torch.Tensor, scores: torch.Tensor
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per class in the batch, the one sample with the highest score updates the prototype."""
-    chosen = _one_per_class(scores, targets)
-    return features[chosen], targets[chosen]
+def update_by_highest_score(targets: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """Per class in the batch, the position of the one sample with the highest score."""
+    return _one_per_class(scores, targets)
 
 
 @MEMORY_UPDATE.register("hard")
 def update_by_hardest_by_cosine(features: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor,
-                                **_: Any) -> tuple[torch.Tensor, torch.Tensor]:
+                                **_: Any) -> torch.Tensor:
     """Cluster Contrast "hard": the sample least similar to its current prototype."""
     similarity = (features * prototypes[targets]).sum(dim=1)
-    return update_by_highest_score(features, targets, -similarity)
+    return update_by_highest_score(targets, -similarity)
