@@ -4,12 +4,34 @@ import pytest
 
 from robustreid.engine.config import ConfigError, TrainConfig, load_config, save_config
 
-CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
+CONFIGS_DIR = Path(__file__).parents[2] / "configs"
+CONFIGS = sorted(CONFIGS_DIR.rglob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_is_valid(path):
     assert isinstance(load_config(path), TrainConfig)
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS_DIR / "robust").glob("*.yaml")), ids=lambda p: p.name)
+def test_robust_configs_are_their_dataset_config_plus_csa_and_hps(path):
+    robust, base = load_config(path), load_config(CONFIGS_DIR / path.name)
+    assert (robust.memory.init, robust.memory.update) == ("csa", "hps")
+    assert robust.data == base.data and robust.optim == base.optim and robust.cluster == base.cluster
+    assert robust.output_dir != base.output_dir
+
+
+def test_base_chain_and_its_errors(tmp_path):
+    (tmp_path / "a.yaml").write_text("optim:\n  epochs: 3\n  iters: 5\n")
+    (tmp_path / "b.yaml").write_text("_base_: a.yaml\noptim:\n  iters: 7\n")
+    cfg = load_config(tmp_path / "b.yaml", ["optim.lr=0.1"])
+    assert (cfg.optim.epochs, cfg.optim.iters, cfg.optim.lr) == (3, 7, 0.1)  # base <- file <- overrides
+    (tmp_path / "c.yaml").write_text("_base_: c.yaml\n")
+    with pytest.raises(ConfigError, match="inherits from itself"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("_base_: missing.yaml\n")
+    with pytest.raises(ConfigError, match="missing.yaml"):
+        load_config(tmp_path / "d.yaml")
 
 
 def test_overrides_are_typed():

@@ -93,19 +93,37 @@ class ConfigError(ValueError):
     """A config file or override names an unknown key or has a value of the wrong type."""
 
 
+BASE_KEY = "_base_"
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Defaults <- YAML file <- ``key=value`` overrides, validated against the schema."""
+    """Defaults <- YAML file (after the file it names as ``_base_``, if any) <- ``key=value`` overrides,
+    validated against the schema."""
     try:
         cfg = OmegaConf.structured(TrainConfig)
         if path is not None:
-            cfg = OmegaConf.merge(cfg, OmegaConf.load(path))
+            cfg = OmegaConf.merge(cfg, *_yaml_chain(Path(path)))
         if overrides:
             cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     except OmegaConfBaseException as err:
         raise ConfigError(_explain(err)) from None
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+    except FileNotFoundError as err:
+        raise ConfigError(f"config file not found: {err.filename or path}") from None
     return OmegaConf.to_object(cfg)
+
+
+def _yaml_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Any]:
+    """The YAML at ``path`` preceded by its ``_base_`` chain (a path relative to the file), base first.
+
+    A variant config then says only what differs, e.g. the full method on a data set
+    is its data-set config plus ``memory.init`` / ``memory.update``.
+    """
+    if path.resolve() in seen:
+        raise ConfigError(f"config {path} inherits from itself through {BASE_KEY}")
+    node = OmegaConf.load(path)
+    base = node.pop(BASE_KEY, None)
+    chain = _yaml_chain(path.parent / base, (*seen, path.resolve())) if base else []
+    return [*chain, node]
 
 
 def _explain(err: OmegaConfBaseException) -> str:
