@@ -10,8 +10,9 @@ distance of the initialised and of mean prototypes to the identity centres, and
 the fraction of memory updates made by misplaced samples. Mean and spread over seeds.
 
 ``--jobs N`` trains N runs at once in separate processes (each with cores/N torch
-threads), for many-core CPUs. On one GPU keep 1: five runs sharing an H100 each
-trained ~30x slower than one alone (the processes time-slice the GPU).
+threads), for many-core CPU machines. Elsewhere keep 1: five runs sharing an H100
+each trained ~30x slower than one alone (the processes time-slice the GPU), and
+three one-thread runs on our 2-core CPU each ~10x slower than one two-thread run.
 ``--resume`` reads back finished runs and continues interrupted ones, so a long
 ablation can be stopped and restarted without losing work.
 
@@ -119,7 +120,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
                         help="config override applied to every variant (repeatable)")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="runs trained at once (default 1; on one GPU keep 1: processes time-slice it)")
+                        help="runs trained at once (default 1; more only on many-core CPUs, see above)")
     parser.add_argument("--resume", action="store_true",
                         help="reuse finished runs in runs/bench/<name>/ and continue interrupted ones")
     args = parser.parse_args()
