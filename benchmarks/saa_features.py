@@ -175,9 +175,7 @@ def score_saa(clustered: Clustered, objective: str, seed: int, checkpoints: list
     for steps in sorted(checkpoints):
         started = time.perf_counter()
         losses += train_saa(saa, optimizer, clustered.features, clustered.labels, clustered.num_clusters,
-                            steps - done, objective, max_set_size=options.max_set_size,
-                            temperature=options.temperature, planted_fraction=options.planted_fraction,
-                            planted_loss_weight=options.planted_loss_weight)
+                            steps - done, objective, **options.objective_options())
         done, train_s = steps, train_s + time.perf_counter() - started
         with torch.no_grad():
             prototypes, weights = aggregate_clusters(saa, clustered.features, clustered.labels,

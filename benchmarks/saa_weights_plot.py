@@ -35,8 +35,8 @@ from _common import write_result  # noqa: E402
 from saa_features import Clustered, load_features  # noqa: E402
 
 from robustreid.clustering import cluster_pseudo_labels  # noqa: E402
-from robustreid.memory.saa import SAAConfig  # noqa: E402
-from robustreid.memory.saa import SelfAttentionAggregator, aggregate_clusters, train_saa  # noqa: E402
+from robustreid.memory.saa import SAAConfig, SelfAttentionAggregator, aggregate_clusters, train_saa  # noqa: E402
+from robustreid.memory.strategies import mean_prototypes  # noqa: E402
 
 FIGURE = Path(__file__).resolve().parents[1] / "docs" / "images" / "saa_weights.png"
 
@@ -47,8 +47,7 @@ def trained_weights(features: torch.Tensor, labels: torch.Tensor, num_clusters: 
     torch.manual_seed(seed)
     saa = SelfAttentionAggregator(features.shape[1], options.width, options.heads, options.layers)
     train_saa(saa, torch.optim.Adam(saa.parameters(), lr=options.lr), features, labels, num_clusters, steps,
-              options.objective, max_set_size=options.max_set_size, temperature=options.temperature,
-              planted_fraction=options.planted_fraction, planted_loss_weight=options.planted_loss_weight)
+              options.objective, **options.objective_options())
     with torch.no_grad():
         _, weights = aggregate_clusters(saa, features, labels, num_clusters, options.max_set_size)
     return weights * torch.bincount(labels)[labels]
@@ -75,8 +74,7 @@ def main() -> None:
     clustered = Clustered.from_labels(fixture, cluster_pseudo_labels(fixture, eps=0.7), identities)
     relative = trained_weights(clustered.features, clustered.labels, clustered.num_clusters, SAAConfig(),
                                steps=100).numpy()
-    means = F.normalize(torch.zeros(clustered.num_clusters, fixture.shape[1]).index_add_(
-        0, clustered.labels, clustered.features), dim=1)
+    means = F.normalize(mean_prototypes(clustered.features, clustered.labels, clustered.num_clusters), dim=1)
     distance = (1 - (clustered.features * means[clustered.labels]).sum(1)).numpy()
     in_impure = clustered.impure[clustered.labels.numpy()]
     misplaced = clustered.misplaced[in_impure]

@@ -153,8 +153,9 @@ class Trainer:
         """Distance of the initialised prototypes, and of plain cluster means, to the true identity centres."""
         if self.true_ids is None:
             return {}
-        keep = torch.from_numpy(labels >= 0)
-        means = mean_prototypes(features[keep], torch.from_numpy(labels[labels >= 0]), self.memory.num_clusters)
+        keep = labels >= 0
+        means = mean_prototypes(features[torch.from_numpy(keep)], torch.from_numpy(labels[keep]),
+                                self.memory.num_clusters)
         return {"prototype_error": prototype_error(self.memory.prototypes, features, labels, self.true_ids),
                 "mean_prototype_error": prototype_error(means, features, labels, self.true_ids)}
 

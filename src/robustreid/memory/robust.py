@@ -88,9 +88,7 @@ def _train_and_measure(features: torch.Tensor, labels: torch.Tensor, num_cluster
     features = features.float()
     saa_state = _warm_saa(state, features.shape[1], features.device, options)
     saa_state.losses = train_saa(saa_state.module, saa_state.optimizer, features, labels, num_clusters,
-                                 options.steps, options.objective, max_set_size=options.max_set_size,
-                                 temperature=options.temperature, planted_fraction=options.planted_fraction,
-                                 planted_loss_weight=options.planted_loss_weight)
+                                 options.steps, options.objective, **options.objective_options())
     with torch.no_grad():
         prototypes, dispersion = _aggregate(saa_state.module, features, labels, num_clusters, options)
     size = int(sample_index.max()) + 1 if len(sample_index) else 0

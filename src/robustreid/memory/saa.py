@@ -34,6 +34,7 @@ from torch import nn
 
 from ..utils.registry import Registry
 
+
 @dataclass
 class SAAConfig:
     """The self-attention aggregator that CSA trains and HPS reads: ``memory.saa`` in the config (docs/method.md)."""
@@ -51,6 +52,11 @@ class SAAConfig:
     dispersion: str = "distance"  # distance (to the SAA prototype) | weight (1 - weight x cluster size)
     dispersion_source: str = "epoch"  # epoch (once, on extracted features) | batch (current batch features)
     noise_quantile: float = 1.0  # hps skips samples above this quantile of epoch dispersion; 1.0 = none
+
+    def objective_options(self) -> dict[str, float]:
+        """The keyword options :func:`train_saa` passes to the objective."""
+        return {"max_set_size": self.max_set_size, "temperature": self.temperature,
+                "planted_fraction": self.planted_fraction, "planted_loss_weight": self.planted_loss_weight}
 
 
 #: Scale of the agreement term: a gain of 1 weighs members like a softmax of their cosine

@@ -38,8 +38,8 @@ def update_by_every_sample(features: torch.Tensor, targets: torch.Tensor, protot
     return torch.arange(len(targets), device=targets.device)
 
 
-def _one_per_class(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Index of the highest-scoring sample of each class present (ties: the first)."""
+def update_by_highest_score(targets: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """Per class in the batch (in class order), the position of its highest-scoring sample (ties: the first)."""
     classes, inverse = torch.unique(targets, return_inverse=True)
     best = torch.full((len(classes),), float("-inf"), dtype=scores.dtype, device=scores.device)
     best.scatter_reduce_(0, inverse, scores, reduce="amax")
@@ -47,11 +47,6 @@ def _one_per_class(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     position = torch.arange(len(targets), device=targets.device)
     first = torch.full((len(classes),), len(targets), dtype=torch.long, device=targets.device)
     return first.scatter_reduce_(0, inverse[is_best], position[is_best], reduce="amin")
-
-
-def update_by_highest_score(targets: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """Per class in the batch, the position of the one sample with the highest score."""
-    return _one_per_class(scores, targets)
 
 
 @MEMORY_UPDATE.register("hard")
