@@ -35,6 +35,7 @@ class ModelConfig:
     weights: Optional[str] = None
     last_stride: int = 1
     pooling: str = "gem"
+    frozen_stages: int = 0  # leading backbone blocks (stem first) kept at ImageNet weights
 
 
 @dataclass
@@ -77,6 +78,11 @@ class EvalConfig:
 
 
 @dataclass
+class RuntimeConfig:
+    inference_dtype: str = "auto"  # auto | fp32 | bf16: auto = bf16 on CUDA, fp32 on the CPU
+
+
+@dataclass
 class TrainConfig:
     output_dir: str = "runs/default"
     seed: int = 1
@@ -87,6 +93,7 @@ class TrainConfig:
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 
 class ConfigError(ValueError):

@@ -219,6 +219,10 @@ class EfficientNetLite(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(images)))
 
+    def stage_modules(self) -> list[nn.Module]:
+        """The blocks in input order, stem first: what ``frozen_stages`` counts."""
+        return [self.stem, *self.stages]
+
     def classify(self, images: torch.Tensor) -> torch.Tensor:
         """ImageNet logits (B, 1000)."""
         if self.classifier is None:

@@ -13,6 +13,7 @@ def build_model(
     weights: str | None = None,
     last_stride: int = 1,
     pooling: str = "gem",
+    frozen_stages: int = 0,
 ) -> ReidModel:
     """Build backbone ``name`` (see :func:`backbone_names`) under the GeM/avg + BN-neck head.
 
@@ -20,7 +21,7 @@ def build_model(
     (EfficientNet-Lite); ``weights`` loads a user's ImageNet state_dict instead.
     """
     backbone = BACKBONES.get(name)(pretrained=pretrained, weights=weights, last_stride=last_stride)
-    return ReidModel(backbone, pooling=pooling)
+    return ReidModel(backbone, pooling=pooling, frozen_stages=frozen_stages)
 
 
 def backbone_names() -> list[str]:

@@ -58,9 +58,14 @@ class ReidModel(nn.Module):
     """Backbone -> pooling ("gem" | "avg") -> BN neck -> L2-normalised embedding (B, D).
 
     In train mode the BN neck needs a batch of more than one image.
+
+    ``frozen_stages`` keeps that many of the backbone's leading blocks (the stem counts
+    as the first) at their ImageNet weights and BatchNorm statistics: their generic
+    edge and texture filters need no re-ID training, and skipping their backward pass
+    makes a CPU training step ~1.5x faster (benchmarks/cpu_throughput.py).
     """
 
-    def __init__(self, backbone: nn.Module, pooling: str = "gem"):
+    def __init__(self, backbone: nn.Module, pooling: str = "gem", frozen_stages: int = 0):
         super().__init__()
         channels = getattr(backbone, "out_channels", None)
         if not isinstance(channels, int):
@@ -70,6 +75,16 @@ class ReidModel(nn.Module):
         self.backbone = backbone
         self.pool = POOLINGS.get(pooling)()
         self.neck = bn_neck(channels)
+        self.frozen_stages = frozen_stages
+        self._frozen = tuple(_leading_stages(backbone, frozen_stages))  # a tuple: not registered twice
+        for stage in self._frozen:
+            stage.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> ReidModel:
+        super().train(mode)
+        for stage in self._frozen:
+            stage.eval()
+        return self
 
     @property
     def feature_dim(self) -> int:
@@ -77,3 +92,15 @@ class ReidModel(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.neck(self.pool(self.backbone(images))), dim=1)
+
+
+def _leading_stages(backbone: nn.Module, count: int) -> list[nn.Module]:
+    """The first ``count`` blocks of ``backbone.stage_modules()``."""
+    if count == 0:
+        return []
+    stages = backbone.stage_modules() if hasattr(backbone, "stage_modules") else None
+    if stages is None:
+        raise TypeError(f"{type(backbone).__name__} has no stage_modules(); it cannot freeze stages")
+    if not 0 <= count <= len(stages):
+        raise ValueError(f"frozen_stages must be between 0 and {len(stages)} for this backbone, got {count}")
+    return stages[:count]

@@ -25,6 +25,10 @@ class ResNetTrunk(nn.Sequential):
 
     out_channels = 2048
 
+    def stage_modules(self) -> list[nn.Module]:
+        """The blocks in input order, stem (conv1 + bn1) first: what ``frozen_stages`` counts."""
+        return [nn.ModuleList([self.conv1, self.bn1]), self.layer1, self.layer2, self.layer3, self.layer4]
+
 
 @BACKBONES.register("resnet50")
 def resnet50(pretrained: bool = True, weights: str | None = None, last_stride: int = 1) -> ResNetTrunk:
