@@ -21,6 +21,7 @@ ablation can be stopped and restarted without losing work.
     python benchmarks/ablation.py --name ablation_market1501_cpu --config configs/market1501_cpu.yaml \
         --data-root ../shared/datasets/market1501 --seeds 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,15 +39,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
-
 from robustreid.engine.config import load_config  # noqa: E402
 from robustreid.engine.report import SUMMARY, train_and_report  # noqa: E402
 from robustreid.engine.trainer import CHECKPOINT, read_metrics  # noqa: E402
 
 # figures averaged over a run's epochs: the diagnostics exist only when ground truth is known
-EPOCH_MEANS = {"time_memory_init": "init_s_per_epoch", "time_train": "train_s_per_epoch",
-               "prototype_error": "prototype_error", "mean_prototype_error": "mean_prototype_error",
-               "update_noise_rate": "update_noise_rate"}
+EPOCH_MEANS = {
+    "time_memory_init": "init_s_per_epoch",
+    "time_train": "train_s_per_epoch",
+    "prototype_error": "prototype_error",
+    "mean_prototype_error": "mean_prototype_error",
+    "update_noise_rate": "update_noise_rate",
+}
 VARIANTS = {
     "baseline": ("mean", "mean"),
     "cc_hard": ("mean", "hard"),
@@ -62,17 +66,31 @@ def run_variant(name: str, config: str, variant: str, seed: int, overrides: list
     With ``resume`` a finished run in its folder is read back, an interrupted one continues.
     """
     init, update = VARIANTS[variant]
-    cfg = load_config(config, [*overrides, f"memory.init={init}", f"memory.update={update}", f"seed={seed}",
-                               f"output_dir=runs/bench/{name}/{variant}_seed{seed}"])
+    cfg = load_config(
+        config,
+        [
+            *overrides,
+            f"memory.init={init}",
+            f"memory.update={update}",
+            f"seed={seed}",
+            f"output_dir=runs/bench/{name}/{variant}_seed{seed}",
+        ],
+    )
     run_dir = Path(cfg.output_dir)
     if not (resume and len(read_metrics(run_dir)) == cfg.optim.epochs):
         train_and_report(cfg, resume=resume and (run_dir / CHECKPOINT).exists())
     records = read_metrics(run_dir)
     last = records[-1]
     wall = json.loads((run_dir / SUMMARY).read_text())["wall_s"]  # of the last (possibly resumed) invocation
-    return {"seed": seed, "wall_s": wall, "mAP": 100 * last["mAP"], "rank1": 100 * last["rank1"],
-            "purity": last.get("purity"), "nmi": last.get("nmi"),
-            **{name: _epoch_mean(records, key) for key, name in EPOCH_MEANS.items()}}
+    return {
+        "seed": seed,
+        "wall_s": wall,
+        "mAP": 100 * last["mAP"],
+        "rank1": 100 * last["rank1"],
+        "purity": last.get("purity"),
+        "nmi": last.get("nmi"),
+        **{name: _epoch_mean(records, key) for key, name in EPOCH_MEANS.items()},
+    }
 
 
 def _epoch_mean(records: list[dict], key: str) -> float | None:
@@ -83,8 +101,13 @@ def _epoch_mean(records: list[dict], key: str) -> float | None:
 def summarise(runs: list[dict]) -> dict:
     """Mean and (population) standard deviation over seeds of every figure."""
     keys = [k for k in runs[0] if k not in ("seed", "wall_s") and runs[0][k] is not None]
-    return {k: {"mean": round(float(np.mean([r[k] for r in runs])), 3),
-                "std": round(float(np.std([r[k] for r in runs])), 3)} for k in keys}
+    return {
+        k: {
+            "mean": round(float(np.mean([r[k] for r in runs])), 3),
+            "std": round(float(np.std([r[k] for r in runs])), 3),
+        }
+        for k in keys
+    }
 
 
 def _limit_threads(threads: int) -> None:
@@ -101,39 +124,64 @@ def run_all(args: argparse.Namespace, overrides: list[str]) -> dict[str, list[di
         runs = [run_variant(*c) for c in call]
     else:
         threads = max(1, len(os.sched_getaffinity(0)) // args.jobs)
-        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_limit_threads, initargs=(threads,)) as pool:
-            runs = list(pool.map(run_variant, *zip(*call)))
+        with ProcessPoolExecutor(
+            args.jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_limit_threads,
+            initargs=(threads,),
+        ) as pool:
+            runs = list(pool.map(run_variant, *zip(*call, strict=False)))
     grouped: dict[str, list[dict]] = {v: [] for v in args.variants}
-    for (variant, _), run in zip(tasks, runs):
+    for (variant, _), run in zip(tasks, runs, strict=False):
         grouped[variant].append(run)
     return grouped
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--name", required=True, help="result name (benchmarks/results/<name>.json)")
     parser.add_argument("--config", required=True)
     parser.add_argument("--data-root")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
-                        help="config override applied to every variant (repeatable)")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="runs trained at once (default 1; more only on many-core CPUs, see above)")
-    parser.add_argument("--resume", action="store_true",
-                        help="reuse finished runs in runs/bench/<name>/ and continue interrupted ones")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="config override applied to every variant (repeatable)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs trained at once (default 1; more only on many-core CPUs, see above)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse finished runs in runs/bench/<name>/ and continue interrupted ones",
+    )
     args = parser.parse_args()
     logging.getLogger("robustreid").addHandler(logging.StreamHandler())
     overrides = [*args.overrides, *([f"data.root={args.data_root}"] if args.data_root else [])]
     start = time.perf_counter()
-    results = {v: {"init": VARIANTS[v][0], "update": VARIANTS[v][1], "runs": runs, **summarise(runs)}
-               for v, runs in run_all(args, overrides).items()}
+    results = {
+        v: {"init": VARIANTS[v][0], "update": VARIANTS[v][1], "runs": runs, **summarise(runs)}
+        for v, runs in run_all(args, overrides).items()
+    }
     headline = {v: f"{r['mAP']['mean']:.1f}±{r['mAP']['std']:.1f}" for v, r in results.items()}
     print(headline, flush=True)
-    write_result(args.name, "python benchmarks/ablation.py " + shlex.join(sys.argv[1:]), time.perf_counter() - start,
-                 {"seeds": args.seeds, "config": args.config, "overrides": args.overrides, "variants": results},
-                 summary={"mAP mean±std": headline})
+    write_result(
+        args.name,
+        "python benchmarks/ablation.py " + shlex.join(sys.argv[1:]),
+        time.perf_counter() - start,
+        {"seeds": args.seeds, "config": args.config, "overrides": args.overrides, "variants": results},
+        summary={"mAP mean±std": headline},
+    )
 
 
 if __name__ == "__main__":

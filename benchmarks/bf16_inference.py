@@ -26,7 +26,6 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
-
 from robustreid.clustering import cluster_pseudo_labels  # noqa: E402
 from robustreid.data import load_dataset  # noqa: E402
 from robustreid.data.images import ImageDataset  # noqa: E402
@@ -41,7 +40,9 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--checkpoint", help="a trained model (default: ImageNet Lite0)")
     parser.add_argument("--config", default="configs/market1501_cpu.yaml", help="image size and clustering")
@@ -49,29 +50,46 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     cfg = load_config(args.config)
-    model = (load_model(args.checkpoint) if args.checkpoint
-             else build_model(cfg.model.backbone).eval()).to(memory_format=torch.channels_last)
+    model = (load_model(args.checkpoint) if args.checkpoint else build_model(cfg.model.backbone).eval()).to(
+        memory_format=torch.channels_last
+    )
     dataset = load_dataset("market1501", args.data_root)
-    splits = {name: ImageDataset([it.path for it in dataset.split(name)], cfg.data.height, cfg.data.width,
-                                 build_test_transform()) for name in ("train", "query", "gallery")}
+    splits = {
+        name: ImageDataset(
+            [it.path for it in dataset.split(name)], cfg.data.height, cfg.data.width, build_test_transform()
+        )
+        for name in ("train", "query", "gallery")
+    }
     q_pids, q_cams = labels_of(dataset.query)
     g_pids, g_cams = labels_of(dataset.gallery)
     c = cfg.cluster
     runs = {}
     for name, dtype in DTYPES.items():
         timer = time.perf_counter()
-        features = {split: extract_features(model, images, cfg.eval.batch_size, dtype=dtype, desc=f"{name} {split}")
-                    for split, images in splits.items()}
+        features = {
+            split: extract_features(model, images, cfg.eval.batch_size, dtype=dtype, desc=f"{name} {split}")
+            for split, images in splits.items()
+        }
         seconds = time.perf_counter() - timer
-        labels = cluster_pseudo_labels(features["train"].numpy(), eps=c.eps, min_samples=c.min_samples,
-                                       k1=c.k1, k2=c.k2)
-        metrics = evaluate_features(features["query"].numpy(), features["gallery"].numpy(), q_pids, g_pids,
-                                    q_cams, g_cams)
-        runs[name] = {"features": features, "labels": labels, "extract_s": seconds,
-                      "img_s": sum(len(s) for s in splits.values()) / seconds,
-                      "mAP": 100 * float(metrics["mAP"]), "rank1": 100 * float(metrics["cmc"][0])}
-        print(f"{name}: {runs[name]['img_s']:.0f} img/s, {int(labels.max()) + 1} clusters, "
-              f"mAP {runs[name]['mAP']:.2f} R1 {runs[name]['rank1']:.2f}", flush=True)
+        labels = cluster_pseudo_labels(
+            features["train"].numpy(), eps=c.eps, min_samples=c.min_samples, k1=c.k1, k2=c.k2
+        )
+        metrics = evaluate_features(
+            features["query"].numpy(), features["gallery"].numpy(), q_pids, g_pids, q_cams, g_cams
+        )
+        runs[name] = {
+            "features": features,
+            "labels": labels,
+            "extract_s": seconds,
+            "img_s": sum(len(s) for s in splits.values()) / seconds,
+            "mAP": 100 * float(metrics["mAP"]),
+            "rank1": 100 * float(metrics["cmc"][0]),
+        }
+        print(
+            f"{name}: {runs[name]['img_s']:.0f} img/s, {int(labels.max()) + 1} clusters, "
+            f"mAP {runs[name]['mAP']:.2f} R1 {runs[name]['rank1']:.2f}",
+            flush=True,
+        )
     fp32, bf16 = runs["fp32"], runs["bf16"]
     cosine = (fp32["features"]["train"] * bf16["features"]["train"]).sum(1)
     figures = {
@@ -81,9 +99,16 @@ def main() -> None:
         "min_feature_cosine": round(float(cosine.min()), 5),
         "speedup": round(bf16["img_s"] / fp32["img_s"], 2),
         "mAP_diff": round(bf16["mAP"] - fp32["mAP"], 3),
-        **{name: {"img_s": round(r["img_s"], 1), "clusters": int(r["labels"].max()) + 1,
-                  "outliers": int((r["labels"] < 0).sum()), "mAP": round(r["mAP"], 2),
-                  "rank1": round(r["rank1"], 2)} for name, r in runs.items()},
+        **{
+            name: {
+                "img_s": round(r["img_s"], 1),
+                "clusters": int(r["labels"].max()) + 1,
+                "outliers": int((r["labels"] < 0).sum()),
+                "mAP": round(r["mAP"], 2),
+                "rank1": round(r["rank1"], 2),
+            }
+            for name, r in runs.items()
+        },
     }
     command = "python benchmarks/bf16_inference.py " + shlex.join(sys.argv[1:])
     write_result(args.name, command, time.perf_counter() - start, figures)

@@ -27,7 +27,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
-
 from robustreid.data.transforms import build_test_transform, build_train_transform  # noqa: E402
 from robustreid.memory.cluster_memory import ClusterMemory  # noqa: E402
 from robustreid.models import build_model  # noqa: E402
@@ -75,7 +74,9 @@ EXTRACT_SETTINGS = [
 
 def _model(s: Setting) -> torch.nn.Module:
     torch.manual_seed(0)
-    model = build_model("efficientnet_lite0", frozen_stages=s.frozen_stages).to(memory_format=torch.channels_last)
+    model = build_model("efficientnet_lite0", frozen_stages=s.frozen_stages).to(
+        memory_format=torch.channels_last
+    )
     return torch.compile(model) if s.compile else model
 
 
@@ -135,13 +136,18 @@ def _rate(step, batch: int, warmup: int, steps: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=8, help="timed steps per setting")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--only", nargs="*", help="names of the settings to run (default: all)")
     args = parser.parse_args()
     start = time.perf_counter()
-    chosen = (lambda s: not args.only or s.name in args.only)
+
+    def chosen(s):
+        return not args.only or s.name in args.only
+
     train, extract = {}, {}
     for s in filter(chosen, TRAIN_SETTINGS):
         train[s.name] = {"img_s": train_images_per_second(s, args.warmup, args.steps), **asdict(s)}

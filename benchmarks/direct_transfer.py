@@ -7,6 +7,7 @@ configuration, the real-feature input of ``benchmarks/pseudo_labels.py --feature
 
     python benchmarks/direct_transfer.py --data-root ../shared/datasets/market1501
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
-
 from robustreid.data import load_dataset  # noqa: E402
 from robustreid.data.images import ImageDataset  # noqa: E402
 from robustreid.data.transforms import build_test_transform  # noqa: E402
@@ -38,16 +38,25 @@ def measure(dataset, backbone: str, height: int, width: int) -> dict:
         speeds.append(len(items) / (time.perf_counter() - start))
     (q_pids, q_cams), (g_pids, g_cams) = labels_of(dataset.query), labels_of(dataset.gallery)
     metrics = evaluate_features(features[0], features[1], q_pids, g_pids, q_cams, g_cams)
-    return {"backbone": backbone, "size": f"{height}x{width}", "mAP": round(100 * metrics["mAP"], 2),
-            "rank1": round(100 * float(metrics["cmc"][0]), 2), "extract_img_per_s": round(float(np.mean(speeds)), 1)}
+    return {
+        "backbone": backbone,
+        "size": f"{height}x{width}",
+        "mAP": round(100 * metrics["mAP"], 2),
+        "rank1": round(100 * float(metrics["cmc"][0]), 2),
+        "extract_img_per_s": round(float(np.mean(speeds)), 1),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-root", default="../shared/datasets/market1501")
     parser.add_argument("--backbones", nargs="+", default=["efficientnet_lite0", "efficientnet_lite2"])
     parser.add_argument("--sizes", nargs="+", default=["128x64", "256x128"])
-    parser.add_argument("--save-train-features", metavar="NPY", help="also save train features of the first config")
+    parser.add_argument(
+        "--save-train-features", metavar="NPY", help="also save train features of the first config"
+    )
     args = parser.parse_args()
     dataset = load_dataset("market1501", args.data_root)
     start = time.perf_counter()
@@ -62,10 +71,18 @@ def main() -> None:
         images = ImageDataset(dataset.train_paths, height, width, build_test_transform(), preload=False)
         np.save(args.save_train_features, extract_features(build_model(args.backbones[0]), images).numpy())
     summary = {f"{r['backbone']}@{r['size']}": f"{r['mAP']}/{r['rank1']}" for r in rows}
-    write_result("direct_transfer_market1501", "python benchmarks/direct_transfer.py " + shlex.join(sys.argv[1:]),
-                 time.perf_counter() - start,
-                 {"mAP": rows[0]["mAP"], "rank1": rows[0]["rank1"], "primary": f"{args.backbones[0]}@{args.sizes[0]}",
-                  "runs": rows}, summary={"mAP/rank1": summary})
+    write_result(
+        "direct_transfer_market1501",
+        "python benchmarks/direct_transfer.py " + shlex.join(sys.argv[1:]),
+        time.perf_counter() - start,
+        {
+            "mAP": rows[0]["mAP"],
+            "rank1": rows[0]["rank1"],
+            "primary": f"{args.backbones[0]}@{args.sizes[0]}",
+            "runs": rows,
+        },
+        summary={"mAP/rank1": summary},
+    )
 
 
 if __name__ == "__main__":

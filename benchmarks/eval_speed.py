@@ -36,7 +36,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
-
 from robustreid.evaluation import RankMetrics, evaluate_features, evaluate_rank  # noqa: E402
 
 DEFAULT_MARKET_ROOT = Path(__file__).resolve().parents[2] / "shared/datasets/market1501/Market-1501-v15.09.15"

@@ -65,8 +65,9 @@ def main() -> None:
     print_table(runs)
     summary = {f"N{run['n']}": headline(run) for run in runs}
     command = "python " + shlex.join(sys.argv)
-    path = write_result(name, command, time.perf_counter() - started, {"summary": summary, "runs": runs},
-                        summary=summary)
+    path = write_result(
+        name, command, time.perf_counter() - started, {"summary": summary, "runs": runs}, summary=summary
+    )
     print(f"wrote {path}")
 
 

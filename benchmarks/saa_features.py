@@ -48,19 +48,23 @@ from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result
-
 from robustreid.clustering import cluster_pseudo_labels
-from robustreid.memory.saa import SAAConfig
 from robustreid.memory.diagnostics import identity_centres, majority_identity
-from robustreid.memory.saa import SelfAttentionAggregator, aggregate_clusters, train_saa
+from robustreid.memory.saa import SAAConfig, SelfAttentionAggregator, aggregate_clusters, train_saa
 from robustreid.memory.strategies import mean_prototypes
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "pseudo_labels"
 N, IDS, FEATURE_SEED = 3000, 174, 0
 CONDITIONS = {"eps0.6": 0.6, "eps0.7": 0.7}
 OBJECTIVES = ("split_half", "planted")
-SUMMARY_KEYS = ("dist_all", "dist_impure", "auc_weight", "auc_weight_within", "auc_distance",
-                "auc_distance_within")
+SUMMARY_KEYS = (
+    "dist_all",
+    "dist_impure",
+    "auc_weight",
+    "auc_weight_within",
+    "auc_distance",
+    "auc_distance_within",
+)
 
 
 def main() -> None:
@@ -86,8 +90,13 @@ def main() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, nargs="+", default=[0, 25, 50, 100],
-                        help="SAA training steps at which to score (one run per seed, scored on the way)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        nargs="+",
+        default=[0, 25, 50, 100],
+        help="SAA training steps at which to score (one run per seed, scored on the way)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     return parser.parse_args()
@@ -132,20 +141,34 @@ class Clustered:
         all_features = torch.from_numpy(features)
         ids, centres = identity_centres(all_features, identities)
         impure = np.bincount(member_labels, weights=misplaced, minlength=len(majority)) > 0
-        return cls(all_features[torch.from_numpy(member)], torch.from_numpy(member_labels), misplaced,
-                   centres[np.searchsorted(ids, majority)], impure, int((~member).sum()))
+        return cls(
+            all_features[torch.from_numpy(member)],
+            torch.from_numpy(member_labels),
+            misplaced,
+            centres[np.searchsorted(ids, majority)],
+            impure,
+            int((~member).sum()),
+        )
 
     def summary(self) -> dict:
-        return {"clusters": self.num_clusters, "outliers": self.outliers, "members": len(self.labels),
-                "misplaced_members": int(self.misplaced.sum()), "impure_clusters": int(self.impure.sum())}
+        return {
+            "clusters": self.num_clusters,
+            "outliers": self.outliers,
+            "members": len(self.labels),
+            "misplaced_members": int(self.misplaced.sum()),
+            "impure_clusters": int(self.impure.sum()),
+        }
 
     def score(self, prototypes: torch.Tensor, weights: torch.Tensor | None) -> dict:
         distance = (1 - (prototypes * self.identity_centres).sum(1)).numpy()
         to_prototype = (1 - (self.features * prototypes[self.labels]).sum(1)).numpy()
-        scores = {"dist_all": distance.mean(), "dist_pure": distance[~self.impure].mean(),
-                  "dist_impure": distance[self.impure].mean(),
-                  "auc_distance": roc_auc_score(self.misplaced, to_prototype),
-                  "auc_distance_within": self.auc_within_clusters(to_prototype)}
+        scores = {
+            "dist_all": distance.mean(),
+            "dist_pure": distance[~self.impure].mean(),
+            "dist_impure": distance[self.impure].mean(),
+            "auc_distance": roc_auc_score(self.misplaced, to_prototype),
+            "auc_distance_within": self.auc_within_clusters(to_prototype),
+        }
         if weights is not None:
             sizes = torch.bincount(self.labels)[self.labels]
             relative = (weights * sizes).numpy().round(6)  # chunked clusters: 1 +- rounding is a tie
@@ -156,8 +179,14 @@ class Clustered:
     def auc_within_clusters(self, dispersion: np.ndarray) -> float:
         """Mean over impure clusters of the AUC inside each: the ranking HPS (per class) sees."""
         labels = self.labels.numpy()
-        return float(np.mean([roc_auc_score(self.misplaced[labels == c], dispersion[labels == c])
-                              for c in np.flatnonzero(self.impure)]))
+        return float(
+            np.mean(
+                [
+                    roc_auc_score(self.misplaced[labels == c], dispersion[labels == c])
+                    for c in np.flatnonzero(self.impure)
+                ]
+            )
+        )
 
 
 def score_mean(clustered: Clustered) -> dict:
@@ -174,17 +203,32 @@ def score_saa(clustered: Clustered, objective: str, seed: int, checkpoints: list
     rows, done, losses, train_s = [], 0, [], 0.0
     for steps in sorted(checkpoints):
         started = time.perf_counter()
-        losses += train_saa(saa, optimizer, clustered.features, clustered.labels, clustered.num_clusters,
-                            steps - done, objective, **options.objective_options())
+        losses += train_saa(
+            saa,
+            optimizer,
+            clustered.features,
+            clustered.labels,
+            clustered.num_clusters,
+            steps - done,
+            objective,
+            **options.objective_options(),
+        )
         done, train_s = steps, train_s + time.perf_counter() - started
         with torch.no_grad():
-            prototypes, weights = aggregate_clusters(saa, clustered.features, clustered.labels,
-                                                     clustered.num_clusters, options.max_set_size)
-        rows.append({"method": objective, "steps": steps, "seed": seed,
-                     **clustered.score(prototypes, weights),
-                     "agreement_gain": round(float(saa.agreement_gain.detach().mean()), 4),
-                     "loss_last10": round(float(np.mean(losses[-10:])), 4) if losses else None,
-                     "train_s": round(train_s, 1)})
+            prototypes, weights = aggregate_clusters(
+                saa, clustered.features, clustered.labels, clustered.num_clusters, options.max_set_size
+            )
+        rows.append(
+            {
+                "method": objective,
+                "steps": steps,
+                "seed": seed,
+                **clustered.score(prototypes, weights),
+                "agreement_gain": round(float(saa.agreement_gain.detach().mean()), 4),
+                "loss_last10": round(float(np.mean(losses[-10:])), 4) if losses else None,
+                "train_s": round(train_s, 1),
+            }
+        )
     return rows
 
 
@@ -203,8 +247,21 @@ def summary_at(rows: list[dict], steps: int) -> dict:
 
 
 def print_rows(rows: list[dict]) -> None:
-    keys = ("condition", "method", "steps", "seed", "dist_all", "dist_pure", "dist_impure", "auc_weight",
-            "auc_weight_within", "auc_distance", "auc_distance_within", "agreement_gain", "loss_last10")
+    keys = (
+        "condition",
+        "method",
+        "steps",
+        "seed",
+        "dist_all",
+        "dist_pure",
+        "dist_impure",
+        "auc_weight",
+        "auc_weight_within",
+        "auc_distance",
+        "auc_distance_within",
+        "agreement_gain",
+        "loss_last10",
+    )
     print(" | ".join(keys))
     for row in rows:
         print(" | ".join(str(row.get(k, "")) for k in keys), flush=True)

@@ -8,6 +8,7 @@ seconds per phase and the per-epoch curve, and a row in docs/results.md.
     python benchmarks/train_protocol.py --name market1501_cpu_baseline \
         --config configs/market1501_cpu.yaml --data-root ../shared/datasets/market1501
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
-
 from robustreid.engine.config import load_config  # noqa: E402
 from robustreid.engine.report import train_and_report  # noqa: E402
 from robustreid.engine.trainer import read_metrics  # noqa: E402
@@ -30,7 +30,9 @@ PHASES = ("extract", "cluster", "train", "eval")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--name", required=True, help="result name (benchmarks/results/<name>.json)")
     parser.add_argument("--config", required=True)
     parser.add_argument("--data-root")
@@ -57,10 +59,17 @@ def main() -> None:
         "config": args.config,
         "overrides": args.overrides,
         "seconds_per_phase": {p: round(sum(r.get(f"time_{p}", 0.0) for r in records), 1) for p in PHASES},
-        "seconds_per_epoch": round(float(np.mean([sum(r.get(f"time_{p}", 0) for p in PHASES[:3])
-                                                  for r in records])), 1),
-        "curve": [{k: r[k] for k in ("epoch", "num_clusters", "num_outliers", "purity", "nmi", "loss", "mAP",
-                                     "rank1") if k in r} for r in records],
+        "seconds_per_epoch": round(
+            float(np.mean([sum(r.get(f"time_{p}", 0) for p in PHASES[:3]) for r in records])), 1
+        ),
+        "curve": [
+            {
+                k: r[k]
+                for k in ("epoch", "num_clusters", "num_outliers", "purity", "nmi", "loss", "mAP", "rank1")
+                if k in r
+            }
+            for r in records
+        ],
     }
     command = "python benchmarks/train_protocol.py " + shlex.join(sys.argv[1:])
     headline = ("mAP", "rank1", "initial_mAP", "epochs", "seconds_per_epoch", "seconds_per_phase")

@@ -1,4 +1,5 @@
 """The command line as a user meets it: help, errors, and real outputs on a tiny data set."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,9 @@ SUBCOMMANDS = ["datasets", "extract", "evaluate", "train"]
 
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory):
-    return generate_synthetic(tmp_path_factory.mktemp("syn"), num_train_ids=4, num_test_ids=4,
-                              images_per_id=(6, 6), seed=2)
+    return generate_synthetic(
+        tmp_path_factory.mktemp("syn"), num_train_ids=4, num_test_ids=4, images_per_id=(6, 6), seed=2
+    )
 
 
 def test_version(capsys):
@@ -58,8 +60,23 @@ def test_bad_config_override_names_the_key(capsys):
 
 def test_extract_writes_features_and_paths(tiny_root, tmp_path):
     out = tmp_path / "feats"
-    code = main(["extract", "--folder", str(tiny_root / "query"), "--backbone", "efficientnet_lite0",
-                 "--height", "64", "--width", "32", "--device", "cpu", "--out", str(out)])
+    code = main(
+        [
+            "extract",
+            "--folder",
+            str(tiny_root / "query"),
+            "--backbone",
+            "efficientnet_lite0",
+            "--height",
+            "64",
+            "--width",
+            "32",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     features = np.load(out.with_suffix(".npy"))
     paths = out.with_suffix(".txt").read_text().split()
@@ -69,8 +86,25 @@ def test_extract_writes_features_and_paths(tiny_root, tmp_path):
 
 def test_evaluate_reports_metrics_as_json(tiny_root, tmp_path, capsys):
     report = tmp_path / "m.json"
-    code = main(["evaluate", "--dataset", "market1501", "--data-root", str(tiny_root), "--height", "64",
-                 "--width", "32", "--device", "cpu", "--json", str(report), "--ranked-png", str(tmp_path / "r.png")])
+    code = main(
+        [
+            "evaluate",
+            "--dataset",
+            "market1501",
+            "--data-root",
+            str(tiny_root),
+            "--height",
+            "64",
+            "--width",
+            "32",
+            "--device",
+            "cpu",
+            "--json",
+            str(report),
+            "--ranked-png",
+            str(tmp_path / "r.png"),
+        ]
+    )
     assert code == 0
     metrics = json.loads(report.read_text())
     assert 0 < metrics["mAP"] <= 1 and len(metrics["cmc"]) == 20

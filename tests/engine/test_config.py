@@ -39,11 +39,14 @@ def test_overrides_are_typed():
     assert (cfg.optim.lr, cfg.optim.epochs, cfg.eval.rerank) == (0.01, 3, True)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("optim.learning_rate=0.1", "optim.learning_rate"),
-    ("optim.epochs=ten", "optim.epochs"),
-    ("nonsense=1", "nonsense"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.learning_rate=0.1", "optim.learning_rate"),
+        ("optim.epochs=ten", "optim.epochs"),
+        ("nonsense=1", "nonsense"),
+    ],
+)
 def test_unknown_keys_and_wrong_types_are_named(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])

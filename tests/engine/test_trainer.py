@@ -1,4 +1,5 @@
 """End-to-end training on a tiny synthetic set: it learns, and a killed run resumes exactly."""
+
 from __future__ import annotations
 
 import json
@@ -12,27 +13,59 @@ from robustreid.engine.report import train_and_report
 from robustreid.engine.trainer import CHECKPOINT, Trainer, read_metrics
 from robustreid.memory.cluster_memory import ClusterMemory
 
-TINY = ["data.height=64", "data.width=32", "data.num_workers=0", "model.backbone=efficientnet_lite0",
-        "optim.batch_size=32", "optim.num_instances=4", "optim.iters=8", "optim.epochs=2",
-        "optim.lr=0.00035", "cluster.eps=0.7", "cluster.k1=10", "cluster.k2=4", "cluster.min_samples=3",
-        "eval.every=1", "eval.batch_size=64", "seed=3"]
+TINY = [
+    "data.height=64",
+    "data.width=32",
+    "data.num_workers=0",
+    "model.backbone=efficientnet_lite0",
+    "optim.batch_size=32",
+    "optim.num_instances=4",
+    "optim.iters=8",
+    "optim.epochs=2",
+    "optim.lr=0.00035",
+    "cluster.eps=0.7",
+    "cluster.k1=10",
+    "cluster.k2=4",
+    "cluster.min_samples=3",
+    "eval.every=1",
+    "eval.batch_size=64",
+    "seed=3",
+]
 
 
 # Learning needs native-size images and clusters that fit ~9 images per identity (small k1).
-LEARNING = ["data.height=128", "data.width=64", "cluster.eps=0.6", "cluster.k1=10", "cluster.k2=3",
-            "optim.iters=40"]
+LEARNING = [
+    "data.height=128",
+    "data.width=64",
+    "cluster.eps=0.6",
+    "cluster.k1=10",
+    "cluster.k2=3",
+    "optim.iters=40",
+]
 
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
-    return load_dataset("synthetic", tmp_path_factory.mktemp("synthetic"), num_train_ids=16, num_test_ids=8,
-                        images_per_id=(8, 10), seed=1)
+    return load_dataset(
+        "synthetic",
+        tmp_path_factory.mktemp("synthetic"),
+        num_train_ids=16,
+        num_test_ids=8,
+        images_per_id=(8, 10),
+        seed=1,
+    )
 
 
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory):
-    return load_dataset("synthetic", tmp_path_factory.mktemp("synthetic"), num_train_ids=40, num_test_ids=30,
-                        images_per_id=(8, 10), seed=1)
+    return load_dataset(
+        "synthetic",
+        tmp_path_factory.mktemp("synthetic"),
+        num_train_ids=40,
+        num_test_ids=30,
+        images_per_id=(8, 10),
+        seed=1,
+    )
 
 
 def tiny_config(run_dir, *extra):
@@ -86,7 +119,13 @@ def test_report_writes_summary_curve_and_ranked_picture(tiny_dataset, tmp_path, 
     monkeypatch.setattr("robustreid.engine.trainer.load_dataset", lambda *a, **k: tiny_dataset)
     summary = train_and_report(tiny_config(tmp_path, "optim.epochs=1", "eval.before_training=true"))
     assert summary["before"]["mAP"] > 0 and summary["after"]["mAP"] > 0
-    for name in ("summary.json", "learning_curve.png", "ranked_results.png", "config.yaml", "log.txt",
-                 "model_best.pth"):
+    for name in (
+        "summary.json",
+        "learning_curve.png",
+        "ranked_results.png",
+        "config.yaml",
+        "log.txt",
+        "model_best.pth",
+    ):
         assert (tmp_path / name).stat().st_size > 0, name
     assert json.loads((tmp_path / "summary.json").read_text())["epochs"] == 1

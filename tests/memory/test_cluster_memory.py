@@ -34,7 +34,7 @@ def test_momentum_update_is_sequential_per_class():
     feats = unit([0, 1], [1, 0], [0, 1])
     targets = torch.tensor([0, 1, 0])
     expected = prototypes.clone()
-    for f, y in zip(feats, targets):  # the plain sequential definition
+    for f, y in zip(feats, targets, strict=False):  # the plain sequential definition
         expected[y] = F.normalize(0.2 * expected[y] + 0.8 * f, dim=0)
     momentum_update(prototypes, feats, targets, momentum=0.2)
     torch.testing.assert_close(prototypes, expected)

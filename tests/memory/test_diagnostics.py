@@ -1,4 +1,5 @@
 """Ground-truth diagnostics on a hand-built clustering with one misplaced sample."""
+
 import numpy as np
 import pytest
 import torch
@@ -8,8 +9,9 @@ from robustreid.memory.diagnostics import majority_identity, prototype_error, up
 from robustreid.memory.strategies import mean_prototypes
 
 # identities 5 and 7 along two axes; cluster 0 holds three of 5 and, by mistake, one of 7
-FEATURES = F.normalize(torch.tensor([[1.0, 0.0], [1.0, 0.1], [1.0, -0.1], [0.0, 1.0], [0.1, 1.0], [-0.1, 1.0]]),
-                       dim=1)
+FEATURES = F.normalize(
+    torch.tensor([[1.0, 0.0], [1.0, 0.1], [1.0, -0.1], [0.0, 1.0], [0.1, 1.0], [-0.1, 1.0]]), dim=1
+)
 TRUE_IDS = np.array([5, 5, 5, 7, 7, 7])
 LABELS = np.array([0, 0, 0, 0, 1, -1])
 

@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from robustreid.engine.config import load_config
-from robustreid.memory.saa import SAAConfig
 from robustreid.memory.cluster_memory import ClusterMemory
 from robustreid.memory.robust import SAA_STATE
+from robustreid.memory.saa import SAAConfig
 from robustreid.memory.strategies import MEMORY_UPDATE
 
 DIM = 8
@@ -21,12 +21,23 @@ def unit(*rows):
 def three_clusters():
     """Nine samples in clusters 0, 1, 2 plus one outlier (-1); sample 2 is cluster 0's hard positive."""
     axes = torch.eye(DIM)
-    features = F.normalize(torch.stack([
-        axes[0] + 0.1 * axes[3], axes[0] + 0.1 * axes[4], axes[0] + 0.9 * axes[5],  # cluster 0
-        axes[1] + 0.1 * axes[3], axes[1] + 0.2 * axes[4], axes[1] + 0.1 * axes[5],  # cluster 1
-        axes[6],  # outlier
-        axes[2] + 0.1 * axes[3], axes[2] + 0.1 * axes[4], axes[2] + 0.1 * axes[5],  # cluster 2
-    ]), dim=1)
+    features = F.normalize(
+        torch.stack(
+            [
+                axes[0] + 0.1 * axes[3],
+                axes[0] + 0.1 * axes[4],
+                axes[0] + 0.9 * axes[5],  # cluster 0
+                axes[1] + 0.1 * axes[3],
+                axes[1] + 0.2 * axes[4],
+                axes[1] + 0.1 * axes[5],  # cluster 1
+                axes[6],  # outlier
+                axes[2] + 0.1 * axes[3],
+                axes[2] + 0.1 * axes[4],
+                axes[2] + 0.1 * axes[5],  # cluster 2
+            ]
+        ),
+        dim=1,
+    )
     labels = torch.tensor([0, 0, 0, 1, 1, 1, -1, 2, 2, 2])
     return features, labels
 
@@ -42,8 +53,14 @@ def test_hps_updates_each_class_with_its_most_dispersed_member(source):
     memory = memory_with(dispersion="distance", dispersion_source=source, steps=0)
     memory.initialise(features, labels)
     batch = torch.tensor([5, 0, 4, 1, 2, 3])
-    chosen = memory.update_strategy(features[batch], labels[batch], memory.prototypes,
-                                    state=memory.state, indices=batch, options=memory.options)
+    chosen = memory.update_strategy(
+        features[batch],
+        labels[batch],
+        memory.prototypes,
+        state=memory.state,
+        indices=batch,
+        options=memory.options,
+    )
     assert batch[chosen].tolist() == [2, 4]  # one per class: the members with the larger offsets
 
 
@@ -53,12 +70,24 @@ def test_hps_skips_members_flagged_as_noise():
     memory = memory_with(dispersion="distance", steps=0, noise_quantile=8 / 9)
     memory.initialise(features, labels)
     assert memory.state[SAA_STATE].likely_noise.nonzero().squeeze(1).tolist() == [2]
-    chosen = memory.update_strategy(features[:3], labels[:3], memory.prototypes, state=memory.state,
-                                    indices=torch.arange(3), options=memory.options)
+    chosen = memory.update_strategy(
+        features[:3],
+        labels[:3],
+        memory.prototypes,
+        state=memory.state,
+        indices=torch.arange(3),
+        options=memory.options,
+    )
     assert len(chosen) == 1 and chosen.item() != 2  # the next hardest member, not the flagged one
     assert features[chosen.item()] @ features[2] < 0.9
-    none_left = memory.update_strategy(features[[2]], labels[[2]], memory.prototypes, state=memory.state,
-                                       indices=torch.tensor([2]), options=memory.options)
+    none_left = memory.update_strategy(
+        features[[2]],
+        labels[[2]],
+        memory.prototypes,
+        state=memory.state,
+        indices=torch.tensor([2]),
+        options=memory.options,
+    )
     assert none_left.numel() == 0  # a class with only flagged members is not updated
 
 
@@ -100,10 +129,23 @@ def test_hps_without_a_trained_saa_says_which_init_to_use():
 
 
 def test_saa_options_come_from_the_config():
-    cfg = load_config(overrides=["memory.init=csa", "memory.update=hps", "memory.saa.steps=2",
-                                 "memory.saa.objective=planted", "memory.saa.width=16", "memory.saa.heads=2"])
-    memory = ClusterMemory(cfg.memory.temperature, cfg.memory.momentum, cfg.memory.init, cfg.memory.update,
-                           options=cfg.memory.saa)
+    cfg = load_config(
+        overrides=[
+            "memory.init=csa",
+            "memory.update=hps",
+            "memory.saa.steps=2",
+            "memory.saa.objective=planted",
+            "memory.saa.width=16",
+            "memory.saa.heads=2",
+        ]
+    )
+    memory = ClusterMemory(
+        cfg.memory.temperature,
+        cfg.memory.momentum,
+        cfg.memory.init,
+        cfg.memory.update,
+        options=cfg.memory.saa,
+    )
     memory.initialise(*three_clusters())
     assert len(memory.state[SAA_STATE].losses) == 2
     assert memory.state[SAA_STATE].module.project[0].out_features == 16

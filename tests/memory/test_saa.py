@@ -33,7 +33,7 @@ def tight_clusters(num_clusters: int = 6, size: int = 10, spread: float = 0.15, 
     g = torch.Generator().manual_seed(seed)
     centres = F.normalize(torch.randn(num_clusters, DIM, generator=g), dim=1)
     labels = torch.arange(num_clusters).repeat_interleave(size)
-    noise = spread * torch.randn(len(labels), DIM, generator=g) / DIM ** 0.5
+    noise = spread * torch.randn(len(labels), DIM, generator=g) / DIM**0.5
     return F.normalize(centres[labels] + noise, dim=1), labels, centres
 
 
@@ -73,8 +73,9 @@ def test_pack_cuts_large_clusters_into_even_chunks_using_every_member_once():
 
 def test_aggregate_combines_chunks_into_cluster_weights():
     features, labels, _ = tight_clusters(num_clusters=2, size=10)
-    prototypes, weights = aggregate_clusters(trained_away_from_mean(small_saa()), features, labels, 2,
-                                             max_set_size=4)
+    prototypes, weights = aggregate_clusters(
+        trained_away_from_mean(small_saa()), features, labels, 2, max_set_size=4
+    )
     sums = torch.zeros(2).index_add(0, labels, weights)
     torch.testing.assert_close(sums, torch.ones(2))
     expected = F.normalize(torch.zeros(2, DIM).index_add(0, labels, weights[:, None] * features), dim=1)
@@ -111,8 +112,19 @@ def test_trained_saa_discounts_a_planted_outlier():
     labels = torch.cat([labels, torch.tensor([1])])
     torch.manual_seed(0)
     saa = small_saa()
-    train_saa(saa, torch.optim.Adam(saa.parameters(), lr=3e-3), features, labels, 8, 60, "planted",
-              max_set_size=16, temperature=0.05, planted_fraction=0.5, planted_loss_weight=1.0)
+    train_saa(
+        saa,
+        torch.optim.Adam(saa.parameters(), lr=3e-3),
+        features,
+        labels,
+        8,
+        60,
+        "planted",
+        max_set_size=16,
+        temperature=0.05,
+        planted_fraction=0.5,
+        planted_loss_weight=1.0,
+    )
     with torch.no_grad():
         prototypes, weights = aggregate_clusters(saa, features, labels, 8, max_set_size=16)
     members = labels == 1

@@ -1,16 +1,18 @@
 """The ``robustreid`` command line: datasets, extract, evaluate, train."""
+
 from __future__ import annotations
 
 import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from robustreid import __version__
 
 log = logging.getLogger("robustreid")
 
@@ -22,7 +24,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
-        note = "; the last completed epoch is checkpointed: rerun with --resume" if args.command == "train" else ""
+        note = (
+            "; the last completed epoch is checkpointed: rerun with --resume"
+            if args.command == "train"
+            else ""
+        )
         print(f"robustreid {args.command}: interrupted{note}", file=sys.stderr)
         return 130
     except (FileNotFoundError, ValueError, KeyError) as err:
@@ -43,8 +49,12 @@ def _log_to_console() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="robustreid", description=(
-        "Unsupervised person re-identification: train on unlabeled crops, evaluate, extract features."))
+    parser = argparse.ArgumentParser(
+        prog="robustreid",
+        description=(
+            "Unsupervised person re-identification: train on unlabeled crops, evaluate, extract features."
+        ),
+    )
     parser.add_argument("--version", action="version", version=f"robustreid {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_datasets(sub)
@@ -58,14 +68,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _dataset_options(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--dataset", required=required, help="data set name (see `robustreid datasets`)")
     p.add_argument("--data-root", default=None, help="folder holding the data set (not needed for synthetic)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra data set option, e.g. num_train_ids=50 for synthetic (repeatable)")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra data set option, e.g. num_train_ids=50 for synthetic (repeatable)",
+    )
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="a trained robustreid checkpoint (model_best.pth)")
-    p.add_argument("--backbone", default="efficientnet_lite0",
-                   help="ImageNet-initialised backbone when no --checkpoint is given (default: %(default)s)")
+    p.add_argument(
+        "--backbone",
+        default="efficientnet_lite0",
+        help="ImageNet-initialised backbone when no --checkpoint is given (default: %(default)s)",
+    )
     p.add_argument("--weights", help="ImageNet weights file for backbones without bundled weights (resnet50)")
     p.add_argument("--height", type=int, help="input height (default: the checkpoint's, else 256)")
     p.add_argument("--width", type=int, help="input width (default: the checkpoint's, else 128)")
@@ -87,16 +105,16 @@ def _parse_options(pairs: list[str]) -> dict[str, Any]:
 
 
 def _load_dataset(args: argparse.Namespace):
-    from ..data import load_dataset
+    from robustreid.data import load_dataset
 
     return load_dataset(args.dataset, args.data_root, **_parse_options(args.option))
 
 
 def _load_model(args: argparse.Namespace):
     """(model, height, width) from --checkpoint, or an ImageNet-initialised --backbone."""
-    from ..engine.inference import load_checkpoint_model
-    from ..models import build_model
-    from ..utils.runtime import resolve_device
+    from robustreid.engine.inference import load_checkpoint_model
+    from robustreid.models import build_model
+    from robustreid.utils.runtime import resolve_device
 
     device = resolve_device(args.device)
     if args.checkpoint:
@@ -108,23 +126,26 @@ def _load_model(args: argparse.Namespace):
 
 
 def _images(paths: list[str], height: int, width: int):
-    from ..data.images import ImageDataset
-    from ..data.transforms import build_test_transform
+    from robustreid.data.images import ImageDataset
+    from robustreid.data.transforms import build_test_transform
 
     return ImageDataset(paths, height, width, build_test_transform(), preload=False)
 
 
 # ---------------------------------------------------------------------- datasets
 def _add_datasets(sub) -> None:
-    p = sub.add_parser("datasets", help="list the data sets, or summarise one at a root",
-                       description="Without --dataset: list the registered data sets. With it: load and "
-                                   "print ids / images / cameras per split.")
+    p = sub.add_parser(
+        "datasets",
+        help="list the data sets, or summarise one at a root",
+        description="Without --dataset: list the registered data sets. With it: load and "
+        "print ids / images / cameras per split.",
+    )
     _dataset_options(p, required=False)
     p.set_defaults(func=_run_datasets)
 
 
 def _run_datasets(args: argparse.Namespace) -> None:
-    from ..data import dataset_names
+    from robustreid.data import dataset_names
 
     if args.dataset is None:
         print("\n".join(dataset_names()))
@@ -134,9 +155,12 @@ def _run_datasets(args: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------- extract
 def _add_extract(sub) -> None:
-    p = sub.add_parser("extract", help="features of a data set split or a folder of images to .npy",
-                       description="Writes OUT.npy (N x D float32, L2-normalised) and OUT.txt (one image path "
-                                   "per line, same order).")
+    p = sub.add_parser(
+        "extract",
+        help="features of a data set split or a folder of images to .npy",
+        description="Writes OUT.npy (N x D float32, L2-normalised) and OUT.txt (one image path "
+        "per line, same order).",
+    )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="data set name (with --split)")
     source.add_argument("--folder", help="a folder of images (searched recursively)")
@@ -149,11 +173,14 @@ def _add_extract(sub) -> None:
 
 
 def _run_extract(args: argparse.Namespace) -> None:
-    from ..data.datasets.layout import list_images
-    from ..engine.inference import extract_features
+    from robustreid.data.datasets.layout import list_images
+    from robustreid.engine.inference import extract_features
 
-    paths = ([str(p) for p in list_images(Path(args.folder), recursive=True)] if args.folder
-             else [it.path for it in _load_dataset(args).split(args.split)])
+    paths = (
+        [str(p) for p in list_images(Path(args.folder), recursive=True)]
+        if args.folder
+        else [it.path for it in _load_dataset(args).split(args.split)]
+    )
     if not paths:
         raise ValueError("no images found")
     model, height, width = _load_model(args)
@@ -167,13 +194,19 @@ def _run_extract(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------------- evaluate
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="mAP / Rank-k of a backbone or checkpoint on a data set",
-                       description="Extracts query and gallery features and reports mAP, Rank-1/5/10 and mINP "
-                                   "under the standard protocol (same identity + same camera excluded).")
+    p = sub.add_parser(
+        "evaluate",
+        help="mAP / Rank-k of a backbone or checkpoint on a data set",
+        description="Extracts query and gallery features and reports mAP, Rank-1/5/10 and mINP "
+        "under the standard protocol (same identity + same camera excluded).",
+    )
     _dataset_options(p)
     _model_options(p)
-    p.add_argument("--no-camera-filter", action="store_true",
-                   help="do not exclude same-camera matches (for data without camera ids)")
+    p.add_argument(
+        "--no-camera-filter",
+        action="store_true",
+        help="do not exclude same-camera matches (for data without camera ids)",
+    )
     p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)")
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--ranked-png", help="write a ranked-results picture to this PNG")
@@ -181,47 +214,77 @@ def _add_evaluate(sub) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
-    from ..engine.inference import evaluate_model
-    from ..evaluation import format_metrics
-    from ..viz.ranked import save_ranked_results
+    from robustreid.engine.inference import evaluate_model
+    from robustreid.evaluation import format_metrics
+    from robustreid.viz.ranked import save_ranked_results
 
     dataset = _load_dataset(args)
     print(dataset.summary())
     model, height, width = _load_model(args)
     metrics, qf, gf = evaluate_model(
-        model, _images([it.path for it in dataset.query], height, width),
-        _images([it.path for it in dataset.gallery], height, width), dataset.query, dataset.gallery,
-        args.batch_size, camera_filter=not args.no_camera_filter, rerank=args.rerank)
+        model,
+        _images([it.path for it in dataset.query], height, width),
+        _images([it.path for it in dataset.gallery], height, width),
+        dataset.query,
+        dataset.gallery,
+        args.batch_size,
+        camera_filter=not args.no_camera_filter,
+        rerank=args.rerank,
+    )
     print(format_metrics(metrics))
     if args.json:
-        summary = {"dataset": args.dataset, "checkpoint": args.checkpoint, "backbone": args.backbone,
-                   "height": height, "width": width, "mAP": float(metrics["mAP"]),
-                   "cmc": [float(x) for x in metrics["cmc"][:20]], "mINP": float(metrics["mINP"])}
+        summary = {
+            "dataset": args.dataset,
+            "checkpoint": args.checkpoint,
+            "backbone": args.backbone,
+            "height": height,
+            "width": width,
+            "mAP": float(metrics["mAP"]),
+            "cmc": [float(x) for x in metrics["cmc"][:20]],
+            "mINP": float(metrics["mINP"]),
+        }
         Path(args.json).write_text(json.dumps(summary, indent=2))
     if args.ranked_png:
-        save_ranked_results(qf.numpy(), gf.numpy(), dataset.query, dataset.gallery, args.ranked_png,
-                            camera_filter=not args.no_camera_filter)
+        save_ranked_results(
+            qf.numpy(),
+            gf.numpy(),
+            dataset.query,
+            dataset.gallery,
+            args.ranked_png,
+            camera_filter=not args.no_camera_filter,
+        )
 
 
 # ------------------------------------------------------------------------- train
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="unsupervised training from a YAML config",
-                       description="Cluster-contrast training from unlabeled images. The resolved config, "
-                                   "checkpoints, metrics.jsonl, a learning curve and a ranked-results picture "
-                                   "go to the run folder (output_dir).")
+    p = sub.add_parser(
+        "train",
+        help="unsupervised training from a YAML config",
+        description="Cluster-contrast training from unlabeled images. The resolved config, "
+        "checkpoints, metrics.jsonl, a learning curve and a ranked-results picture "
+        "go to the run folder (output_dir).",
+    )
     p.add_argument("--config", help="YAML config (see configs/); unspecified keys keep their defaults")
     p.add_argument("--data-root", help="shortcut for --set data.root=DIR")
     p.add_argument("--output-dir", help="shortcut for --set output_dir=DIR")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="override a config value, e.g. --set optim.epochs=10 (repeatable; unknown keys and "
-                        "wrong types are rejected)")
-    p.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override a config value, e.g. --set optim.epochs=10 (repeatable; unknown keys and "
+        "wrong types are rejected)",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in output_dir from its last checkpoint"
+    )
     p.set_defaults(func=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> None:
-    from ..engine.config import load_config
-    from ..engine.report import train_and_report
+    from robustreid.engine.config import load_config
+    from robustreid.engine.report import train_and_report
 
     overrides = list(args.overrides)
     if args.data_root:

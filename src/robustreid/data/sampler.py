@@ -6,17 +6,25 @@ what the contrastive loss must learn to pull together. Outliers (label -1) sit
 out the epoch. The sampler draws from its own seeded generator so a resumed
 epoch replays exactly the same batches.
 """
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from torch.utils.data import Sampler
 
 
 class PKBatchSampler(Sampler[list[int]]):
-    def __init__(self, labels: np.ndarray, camids: np.ndarray, batch_size: int, num_instances: int,
-                 num_batches: int, seed: int) -> None:
+    def __init__(
+        self,
+        labels: np.ndarray,
+        camids: np.ndarray,
+        batch_size: int,
+        num_instances: int,
+        num_batches: int,
+        seed: int,
+    ) -> None:
         if batch_size % num_instances:
             raise ValueError(f"batch_size {batch_size} must be a multiple of num_instances {num_instances}")
         labels = np.asarray(labels)

@@ -4,6 +4,7 @@ Images are resized once when they are read (see :mod:`robustreid.data.images`), 
 the per-epoch work is only cheap tensor augmentation: flip, pad + random crop,
 random erasing. That keeps CPU epochs fast and makes preloading possible.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,13 +20,15 @@ def _to_normalised_float() -> list[v2.Transform]:
 
 def build_train_transform(height: int, width: int, padding: int = 10, erasing_p: float = 0.5) -> v2.Compose:
     """Cluster-contrast augmentation: flip, pad + crop back to size, random erasing (to the mean)."""
-    return v2.Compose([
-        v2.RandomHorizontalFlip(),
-        v2.Pad(padding),
-        v2.RandomCrop((height, width)),
-        *_to_normalised_float(),
-        v2.RandomErasing(p=erasing_p, value=0.0),  # 0 after normalisation == the ImageNet mean
-    ])
+    return v2.Compose(
+        [
+            v2.RandomHorizontalFlip(),
+            v2.Pad(padding),
+            v2.RandomCrop((height, width)),
+            *_to_normalised_float(),
+            v2.RandomErasing(p=erasing_p, value=0.0),  # 0 after normalisation == the ImageNet mean
+        ]
+    )
 
 
 def build_test_transform() -> v2.Compose:

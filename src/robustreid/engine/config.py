@@ -5,22 +5,23 @@ are merged into it by OmegaConf, which rejects unknown keys and values of the wr
 type with a message naming them. Every published number is reproducible from a
 config file alone because the resolved config is saved in the run folder.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ..memory.saa import SAAConfig
+from robustreid.memory.saa import SAAConfig
 
 
 @dataclass
 class DataConfig:
     name: str = "synthetic"
-    root: Optional[str] = None
+    root: str | None = None
     options: dict[str, Any] = field(default_factory=dict)  # extra kwargs for load_dataset
     height: int = 256
     width: int = 128
@@ -32,7 +33,7 @@ class DataConfig:
 class ModelConfig:
     backbone: str = "efficientnet_lite2"
     pretrained: bool = True
-    weights: Optional[str] = None
+    weights: str | None = None
     last_stride: int = 1
     pooling: str = "gem"
     frozen_stages: int = 0  # leading backbone blocks (stem first) kept at ImageNet weights

@@ -1,7 +1,8 @@
 """Feature extraction and model evaluation, shared by the trainer and the CLI."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -9,16 +10,22 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data.base import ImageItem
-from ..data.images import ImageDataset
-from ..evaluation import evaluate_features
-from ..utils.runtime import autocast
+from robustreid.data.base import ImageItem
+from robustreid.data.images import ImageDataset
+from robustreid.evaluation import evaluate_features
+from robustreid.utils.runtime import autocast
 
 
 @torch.no_grad()
-def extract_features(model: nn.Module, images: ImageDataset, batch_size: int = 256, num_workers: int = 0,
-                     device: torch.device | None = None, desc: str = "extract",
-                     dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def extract_features(
+    model: nn.Module,
+    images: ImageDataset,
+    batch_size: int = 256,
+    num_workers: int = 0,
+    device: torch.device | None = None,
+    desc: str = "extract",
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """L2-normalised float32 embeddings (N, D) on the CPU, in dataset order, with the model in eval mode.
 
     ``dtype`` is the compute precision: bf16 halves extraction time on CPUs with native
@@ -27,8 +34,13 @@ def extract_features(model: nn.Module, images: ImageDataset, batch_size: int = 2
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    loader = DataLoader(images, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        images,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    )
     chunks = []
     for batch, _ in tqdm(loader, desc=desc, leave=False, disable=None):
         batch = batch.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
@@ -39,22 +51,43 @@ def extract_features(model: nn.Module, images: ImageDataset, batch_size: int = 2
 
 
 def labels_of(items: Sequence[ImageItem]) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([it.pid for it in items], dtype=np.int64),
-            np.array([it.camid for it in items], dtype=np.int64))
+    return (
+        np.array([it.pid for it in items], dtype=np.int64),
+        np.array([it.camid for it in items], dtype=np.int64),
+    )
 
 
-def evaluate_model(model: nn.Module, query: ImageDataset, gallery: ImageDataset,
-                   query_items: Sequence[ImageItem], gallery_items: Sequence[ImageItem],
-                   batch_size: int = 256, num_workers: int = 0, camera_filter: bool = True,
-                   rerank: bool = False, dtype: torch.dtype = torch.float32) -> tuple[dict, torch.Tensor, torch.Tensor]:
+def evaluate_model(
+    model: nn.Module,
+    query: ImageDataset,
+    gallery: ImageDataset,
+    query_items: Sequence[ImageItem],
+    gallery_items: Sequence[ImageItem],
+    batch_size: int = 256,
+    num_workers: int = 0,
+    camera_filter: bool = True,
+    rerank: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """Query-vs-gallery metrics of a model; also returns the features for pictures and files."""
-    query_features = extract_features(model, query, batch_size, num_workers, desc="extract query", dtype=dtype)
-    gallery_features = extract_features(model, gallery, batch_size, num_workers, desc="extract gallery",
-                                        dtype=dtype)
+    query_features = extract_features(
+        model, query, batch_size, num_workers, desc="extract query", dtype=dtype
+    )
+    gallery_features = extract_features(
+        model, gallery, batch_size, num_workers, desc="extract gallery", dtype=dtype
+    )
     q_pids, q_cams = labels_of(query_items)
     g_pids, g_cams = labels_of(gallery_items)
-    metrics = evaluate_features(query_features.numpy(), gallery_features.numpy(), q_pids, g_pids, q_cams, g_cams,
-                                camera_filter=camera_filter, rerank=rerank)
+    metrics = evaluate_features(
+        query_features.numpy(),
+        gallery_features.numpy(),
+        q_pids,
+        g_pids,
+        q_cams,
+        g_cams,
+        camera_filter=camera_filter,
+        rerank=rerank,
+    )
     return metrics, query_features, gallery_features
 
 
@@ -64,7 +97,7 @@ def load_checkpoint_model(path: str, device: torch.device | str = "cpu") -> tupl
     The architecture comes from the config saved inside the checkpoint, so no
     ImageNet weights are needed to rebuild it.
     """
-    from ..models import build_model
+    from robustreid.models import build_model
 
     state = torch.load(path, map_location=device, weights_only=False)
     if "model" not in state or "config" not in state:

@@ -1,17 +1,19 @@
 """Train, then leave a run folder a person can read: summary, learning curve, ranked results."""
+
 from __future__ import annotations
 
 import json
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from ..viz.curves import plot_learning_curve
-from ..viz.ranked import save_ranked_results
-from .config import TrainConfig
-from .trainer import Trainer, read_metrics
+from robustreid.engine.config import TrainConfig
+from robustreid.engine.trainer import Trainer, read_metrics
+from robustreid.viz.curves import plot_learning_curve
+from robustreid.viz.ranked import save_ranked_results
 
 log = logging.getLogger("robustreid")
 
@@ -39,9 +41,14 @@ def train_and_report(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     if records:
         plot_learning_curve(records, trainer.run_dir / "learning_curve.png", title=cfg.output_dir)
     if hasattr(trainer, "last_query_features"):
-        save_ranked_results(trainer.last_query_features.numpy(), trainer.last_gallery_features.numpy(),
-                            trainer.dataset.query, trainer.dataset.gallery, trainer.run_dir / "ranked_results.png",
-                            camera_filter=cfg.eval.camera_filter)
+        save_ranked_results(
+            trainer.last_query_features.numpy(),
+            trainer.last_gallery_features.numpy(),
+            trainer.dataset.query,
+            trainer.dataset.gallery,
+            trainer.run_dir / "ranked_results.png",
+            camera_filter=cfg.eval.camera_filter,
+        )
     log.info(_format_summary(summary, str(trainer.run_dir)))
     return summary
 
@@ -81,5 +88,7 @@ def _percent(metrics: dict[str, Any] | None) -> str:
 
 
 def _format_summary(s: dict[str, Any], run_dir: str) -> str:
-    return (f"\n  before training: {_percent(s['before'])}\n  after training:  {_percent(s['after'])}\n"
-            f"  run folder: {run_dir} ({s['epochs']} epochs, {s['wall_s']:.0f} s)")
+    return (
+        f"\n  before training: {_percent(s['before'])}\n  after training:  {_percent(s['after'])}\n"
+        f"  run folder: {run_dir} ({s['epochs']} epochs, {s['wall_s']:.0f} s)"
+    )

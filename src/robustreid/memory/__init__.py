@@ -4,7 +4,8 @@ Importing the package registers every strategy: ``mean`` (init), ``mean`` / ``ha
 (update) from :mod:`.strategies`, and the paper's ``csa`` / ``mean+saa`` (init) and
 ``hps`` (update) from :mod:`.robust`.
 """
-from . import robust, strategies  # noqa: F401  (registration side effects)
-from .cluster_memory import ClusterMemory, momentum_update
+
+from robustreid.memory import robust, strategies  # noqa: F401  (registration side effects)
+from robustreid.memory.cluster_memory import ClusterMemory, momentum_update
 
 __all__ = ["ClusterMemory", "momentum_update"]

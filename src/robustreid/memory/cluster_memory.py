@@ -11,6 +11,7 @@ and HPS modules plug in as one function each. Strategies share ``self.state``, a
 dict that lives as long as the memory: an init strategy may leave there what an
 update strategy needs (e.g. a trained aggregator and per-sample dispersion).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,12 +20,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .strategies import MEMORY_UPDATE, PROTOTYPE_INIT
+from robustreid.memory.strategies import MEMORY_UPDATE, PROTOTYPE_INIT
 
 
 class ClusterMemory(nn.Module):
-    def __init__(self, temperature: float = 0.05, momentum: float = 0.1,
-                 init: str = "mean", update: str = "mean", options: Any = None) -> None:
+    def __init__(
+        self,
+        temperature: float = 0.05,
+        momentum: float = 0.1,
+        init: str = "mean",
+        update: str = "mean",
+        options: Any = None,
+    ) -> None:
         super().__init__()
         self.temperature = temperature
         self.momentum = momentum
@@ -42,9 +49,15 @@ class ClusterMemory(nn.Module):
     def initialise(self, features: torch.Tensor, labels: torch.Tensor, **context: Any) -> None:
         """Prototypes for clusters 0..C-1 from the epoch's features; label -1 (outliers) is ignored."""
         keep = labels >= 0
-        prototypes = self.init_strategy(features[keep], labels[keep], int(labels.max()) + 1,
-                                        state=self.state, sample_index=keep.nonzero().squeeze(1),
-                                        options=self.options, **context)
+        prototypes = self.init_strategy(
+            features[keep],
+            labels[keep],
+            int(labels.max()) + 1,
+            state=self.state,
+            sample_index=keep.nonzero().squeeze(1),
+            options=self.options,
+            **context,
+        )
         self.prototypes = F.normalize(prototypes.float(), dim=1).to(features.device)
 
     def forward(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -60,14 +73,16 @@ class ClusterMemory(nn.Module):
         (dataset positions of the batch samples).
         """
         features = F.normalize(features.detach().float(), dim=1)
-        chosen = self.update_strategy(features, targets, self.prototypes, state=self.state, options=self.options,
-                                      **context)
+        chosen = self.update_strategy(
+            features, targets, self.prototypes, state=self.state, options=self.options, **context
+        )
         momentum_update(self.prototypes, features[chosen], targets[chosen], self.momentum)
         return chosen
 
 
-def momentum_update(prototypes: torch.Tensor, features: torch.Tensor, targets: torch.Tensor,
-                    momentum: float) -> None:
+def momentum_update(
+    prototypes: torch.Tensor, features: torch.Tensor, targets: torch.Tensor, momentum: float
+) -> None:
     """m_y <- normalise(momentum * m_y + (1 - momentum) * f), applied sample by sample in order.
 
     Samples of the same class are applied one after another (as a sequential loop

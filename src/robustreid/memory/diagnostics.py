@@ -9,6 +9,7 @@
 
 For monitoring only: an unsupervised trainer must never feed ground truth back.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,9 @@ def identity_centres(features: torch.Tensor, true_ids: np.ndarray) -> tuple[np.n
     return ids, F.normalize(sums, dim=1)
 
 
-def prototype_error(prototypes: torch.Tensor, features: torch.Tensor, labels: np.ndarray,
-                    true_ids: np.ndarray) -> float:
+def prototype_error(
+    prototypes: torch.Tensor, features: torch.Tensor, labels: np.ndarray, true_ids: np.ndarray
+) -> float:
     """Mean cosine distance from each cluster's prototype to its majority identity's centre."""
     majority = majority_identity(labels, true_ids, len(prototypes))
     ids, centres = identity_centres(features, true_ids)

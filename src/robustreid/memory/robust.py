@@ -13,6 +13,7 @@ under :data:`SAA_STATE`: the module is warm-started from the previous epoch
 (features drift slowly), and HPS finds there what CSA computed. Options come from
 :class:`robustreid.memory.saa.SAAConfig` passed as ``options``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,19 @@ from typing import Any
 
 import torch
 
-from .saa import DISPERSION, SAAConfig, SelfAttentionAggregator, aggregate_clusters, train_saa
-from .strategies import MEMORY_UPDATE, PROTOTYPE_INIT, mean_prototypes, update_by_highest_score
+from robustreid.memory.saa import (
+    DISPERSION,
+    SAAConfig,
+    SelfAttentionAggregator,
+    aggregate_clusters,
+    train_saa,
+)
+from robustreid.memory.strategies import (
+    MEMORY_UPDATE,
+    PROTOTYPE_INIT,
+    mean_prototypes,
+    update_by_highest_score,
+)
 
 SAA_STATE = "saa"
 
@@ -38,25 +50,47 @@ class SAAState:
 
 
 @PROTOTYPE_INIT.register("csa")
-def saa_prototypes(features: torch.Tensor, labels: torch.Tensor, num_clusters: int, *, state: dict[str, Any],
-                   sample_index: torch.Tensor, options: SAAConfig | None = None, **_: Any) -> torch.Tensor:
+def saa_prototypes(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_clusters: int,
+    *,
+    state: dict[str, Any],
+    sample_index: torch.Tensor,
+    options: SAAConfig | None = None,
+    **_: Any,
+) -> torch.Tensor:
     """CSA: prototypes aggregated by an SAA trained this epoch on these features."""
     return _train_and_measure(features, labels, num_clusters, state, sample_index, options or SAAConfig())
 
 
 @PROTOTYPE_INIT.register("mean+saa")
-def mean_prototypes_with_trained_saa(features: torch.Tensor, labels: torch.Tensor, num_clusters: int, *,
-                                     state: dict[str, Any], sample_index: torch.Tensor,
-                                     options: SAAConfig | None = None, **_: Any) -> torch.Tensor:
+def mean_prototypes_with_trained_saa(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_clusters: int,
+    *,
+    state: dict[str, Any],
+    sample_index: torch.Tensor,
+    options: SAAConfig | None = None,
+    **_: Any,
+) -> torch.Tensor:
     """Mean prototypes, SAA trained all the same so that ``update="hps"`` can run without CSA."""
     _train_and_measure(features, labels, num_clusters, state, sample_index, options or SAAConfig())
     return mean_prototypes(features, labels, num_clusters)
 
 
 @MEMORY_UPDATE.register("hps")
-def update_by_hardest_positive(features: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor, *,
-                               state: dict[str, Any], indices: torch.Tensor, options: SAAConfig | None = None,
-                               **_: Any) -> torch.Tensor:
+def update_by_hardest_positive(
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    prototypes: torch.Tensor,
+    *,
+    state: dict[str, Any],
+    indices: torch.Tensor,
+    options: SAAConfig | None = None,
+    **_: Any,
+) -> torch.Tensor:
     """HPS: per class in the batch, the sample with the highest SAA dispersion updates the prototype.
 
     Samples that the epoch's dispersion marks as likely noise take no part (with
@@ -77,18 +111,34 @@ def update_by_hardest_positive(features: torch.Tensor, targets: torch.Tensor, pr
 
 def _saa_state(state: dict[str, Any]) -> SAAState:
     if SAA_STATE not in state:
-        raise RuntimeError('update "hps" needs the SAA that init "csa" or "mean+saa" trains; '
-                           f"this memory has none (init strategies: {', '.join(PROTOTYPE_INIT.names())})")
+        raise RuntimeError(
+            'update "hps" needs the SAA that init "csa" or "mean+saa" trains; '
+            f"this memory has none (init strategies: {', '.join(PROTOTYPE_INIT.names())})"
+        )
     return state[SAA_STATE]
 
 
-def _train_and_measure(features: torch.Tensor, labels: torch.Tensor, num_clusters: int, state: dict[str, Any],
-                       sample_index: torch.Tensor, options: SAAConfig) -> torch.Tensor:
+def _train_and_measure(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_clusters: int,
+    state: dict[str, Any],
+    sample_index: torch.Tensor,
+    options: SAAConfig,
+) -> torch.Tensor:
     """Train the (warm-started) SAA, store every member's dispersion, return the SAA prototypes."""
     features = features.float()
     saa_state = _warm_saa(state, features.shape[1], features.device, options)
-    saa_state.losses = train_saa(saa_state.module, saa_state.optimizer, features, labels, num_clusters,
-                                 options.steps, options.objective, **options.objective_options())
+    saa_state.losses = train_saa(
+        saa_state.module,
+        saa_state.optimizer,
+        features,
+        labels,
+        num_clusters,
+        options.steps,
+        options.objective,
+        **options.objective_options(),
+    )
     with torch.no_grad():
         prototypes, dispersion = _aggregate(saa_state.module, features, labels, num_clusters, options)
     size = int(sample_index.max()) + 1 if len(sample_index) else 0
@@ -107,8 +157,13 @@ def _warm_saa(state: dict[str, Any], feature_dim: int, device: torch.device, opt
     return state[SAA_STATE]
 
 
-def _aggregate(saa: SelfAttentionAggregator, features: torch.Tensor, labels: torch.Tensor, num_clusters: int,
-               options: SAAConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def _aggregate(
+    saa: SelfAttentionAggregator,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_clusters: int,
+    options: SAAConfig,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """SAA prototypes and each sample's dispersion in its same-label set (a cluster or a batch's class)."""
     prototypes, weights = aggregate_clusters(saa, features, labels, num_clusters, options.max_set_size)
     return prototypes, DISPERSION.get(options.dispersion)(features, labels, prototypes, weights)

@@ -22,6 +22,7 @@ The training objectives (which CSA runs every epoch) are registered in
 :data:`SAA_OBJECTIVES`; the per-sample dispersion degrees HPS can read are in
 :data:`DISPERSION`.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils.registry import Registry
+from robustreid.utils.registry import Registry
 
 
 @dataclass
@@ -55,8 +56,12 @@ class SAAConfig:
 
     def objective_options(self) -> dict[str, float]:
         """The keyword options :func:`train_saa` passes to the objective."""
-        return {"max_set_size": self.max_set_size, "temperature": self.temperature,
-                "planted_fraction": self.planted_fraction, "planted_loss_weight": self.planted_loss_weight}
+        return {
+            "max_set_size": self.max_set_size,
+            "temperature": self.temperature,
+            "planted_fraction": self.planted_fraction,
+            "planted_loss_weight": self.planted_loss_weight,
+        }
 
 
 #: Scale of the agreement term: a gain of 1 weighs members like a softmax of their cosine
@@ -75,8 +80,15 @@ class SelfAttentionAggregator(nn.Module):
         # No bias and a LayerNorm: unit-norm inputs give tiny projections, which a bias (or the
         # attention's output) would swamp, erasing what distinguishes one member from another.
         self.project = nn.Sequential(nn.Linear(feature_dim, width, bias=False), nn.LayerNorm(width))
-        layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=0.0,
-                                           activation="gelu", batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            width,
+            heads,
+            dim_feedforward=2 * width,
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
         self.pool_keys = nn.Linear(width, width)
@@ -103,8 +115,10 @@ class SelfAttentionAggregator(nn.Module):
         agreement = F.cosine_similarity(hidden, set_state.unsqueeze(1), dim=-1)
         batch, slots, width = hidden.shape
         keys = self.pool_keys(hidden).view(batch, slots, self.heads, width // self.heads)
-        logits = (torch.einsum("bmhd,hd->bhm", keys, self.pool_query) / math.sqrt(width // self.heads)
-                  + self.agreement_gain[:, None] * agreement.unsqueeze(1) / AGREEMENT_TEMPERATURE)
+        logits = (
+            torch.einsum("bmhd,hd->bhm", keys, self.pool_query) / math.sqrt(width // self.heads)
+            + self.agreement_gain[:, None] * agreement.unsqueeze(1) / AGREEMENT_TEMPERATURE
+        )
         logits = logits.masked_fill(padding.unsqueeze(1), float("-inf"))
         return logits.softmax(dim=-1).mean(dim=1)
 
@@ -135,8 +149,9 @@ def random_rank_within_cluster(labels: torch.Tensor, num_clusters: int) -> torch
     return rank
 
 
-def pack_clusters(features: torch.Tensor, labels: torch.Tensor, num_clusters: int,
-                  max_set_size: int) -> PackedSets:
+def pack_clusters(
+    features: torch.Tensor, labels: torch.Tensor, num_clusters: int, max_set_size: int
+) -> PackedSets:
     """Every member in exactly one set; a cluster over ``max_set_size`` is cut into random even chunks."""
     counts = torch.bincount(labels, minlength=num_clusters)
     chunks = torch.div(counts + max_set_size - 1, max_set_size, rounding_mode="floor")
@@ -144,8 +159,9 @@ def pack_clusters(features: torch.Tensor, labels: torch.Tensor, num_clusters: in
     rank = random_rank_within_cluster(labels, num_clusters)
     set_id = (torch.cumsum(chunks, 0) - chunks)[labels] + rank % chunks[labels]  # dealt round-robin
     slot = rank // chunks[labels]
-    positions = torch.full((int(chunks.sum()), int(chunk_len.max())), -1, dtype=torch.long,
-                           device=labels.device)
+    positions = torch.full(
+        (int(chunks.sum()), int(chunk_len.max())), -1, dtype=torch.long, device=labels.device
+    )
     positions[set_id, slot] = torch.arange(len(labels), device=labels.device)
     padding = positions < 0
     members = features[positions.clamp(min=0)].masked_fill(padding.unsqueeze(-1), 0.0)
@@ -153,8 +169,13 @@ def pack_clusters(features: torch.Tensor, labels: torch.Tensor, num_clusters: in
     return PackedSets(members, padding, positions, cluster)
 
 
-def aggregate_clusters(saa: SelfAttentionAggregator, features: torch.Tensor, labels: torch.Tensor,
-                       num_clusters: int, max_set_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def aggregate_clusters(
+    saa: SelfAttentionAggregator,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_clusters: int,
+    max_set_size: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """SAA prototypes (C, D) of whole clusters and each sample's weight within its cluster (N,).
 
     The chunks of a large cluster are combined in proportion to their sizes, so the
@@ -183,8 +204,16 @@ PLANT_FROM_NEAREST = 5
 
 
 @SAA_OBJECTIVES.register("split_half")
-def split_half_loss(saa: SelfAttentionAggregator, features: torch.Tensor, labels: torch.Tensor,
-                    num_clusters: int, *, max_set_size: int, temperature: float, **_: object) -> torch.Tensor:
+def split_half_loss(
+    saa: SelfAttentionAggregator,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_clusters: int,
+    *,
+    max_set_size: int,
+    temperature: float,
+    **_: object,
+) -> torch.Tensor:
     """Aggregate a random half of each cluster; its prototype must classify the other half (ClusterNCE).
 
     The hope: a prototype that leans towards a misplaced member classifies the
@@ -195,15 +224,25 @@ def split_half_loss(saa: SelfAttentionAggregator, features: torch.Tensor, labels
     """
     rank = random_rank_within_cluster(labels, num_clusters)
     aggregated, held_out = _split(rank, labels, num_clusters, max_set_size)
-    prototypes, _ = aggregate_clusters(saa, features[aggregated], labels[aggregated], num_clusters,
-                                       max_set_size)
+    prototypes, _ = aggregate_clusters(
+        saa, features[aggregated], labels[aggregated], num_clusters, max_set_size
+    )
     return _cluster_nce(features[held_out], labels[held_out], prototypes, temperature)
 
 
 @SAA_OBJECTIVES.register("planted")
-def planted_outlier_loss(saa: SelfAttentionAggregator, features: torch.Tensor, labels: torch.Tensor,
-                         num_clusters: int, *, max_set_size: int, temperature: float,
-                         planted_fraction: float, planted_loss_weight: float, **_: object) -> torch.Tensor:
+def planted_outlier_loss(
+    saa: SelfAttentionAggregator,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_clusters: int,
+    *,
+    max_set_size: int,
+    temperature: float,
+    planted_fraction: float,
+    planted_loss_weight: float,
+    **_: object,
+) -> torch.Tensor:
     """Split-half, with a member of a similar cluster planted into a fraction of the aggregated halves.
 
     Besides the split-half ClusterNCE (now on partly contaminated sets), the planted
@@ -219,12 +258,13 @@ def planted_outlier_loss(saa: SelfAttentionAggregator, features: torch.Tensor, l
     nce = _cluster_nce(features[held_out], labels[held_out], prototypes, temperature)
     if not len(donors):
         return nce
-    planted_weights = weights[int(aggregated.sum()):]
+    planted_weights = weights[int(aggregated.sum()) :]
     return nce - planted_loss_weight * torch.log1p(-planted_weights.clamp(max=1 - 1e-6)).mean()
 
 
-def _split(rank: torch.Tensor, labels: torch.Tensor, num_clusters: int,
-           max_set_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _split(
+    rank: torch.Tensor, labels: torch.Tensor, num_clusters: int, max_set_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Masks of the aggregated half (at most ``max_set_size`` per cluster) and the held-out half.
 
     The aggregated half gets the odd member, so a single-member cluster still has a prototype.
@@ -234,8 +274,13 @@ def _split(rank: torch.Tensor, labels: torch.Tensor, num_clusters: int,
     return rank < half.clamp(max=max_set_size), rank >= half
 
 
-def _plant_look_alikes(features: torch.Tensor, labels: torch.Tensor, num_clusters: int, rank: torch.Tensor,
-                       planted_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _plant_look_alikes(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_clusters: int,
+    rank: torch.Tensor,
+    planted_fraction: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows of donor members and the clusters they are planted into (at most one donor per cluster)."""
     device = features.device
     counts = torch.bincount(labels, minlength=num_clusters)
@@ -243,8 +288,9 @@ def _plant_look_alikes(features: torch.Tensor, labels: torch.Tensor, num_cluster
     if int(present.sum()) < 2:
         nothing = torch.empty(0, dtype=torch.long, device=device)
         return nothing, nothing
-    means = F.normalize(torch.zeros(num_clusters, features.shape[1], device=device)
-                        .index_add(0, labels, features), dim=1)
+    means = F.normalize(
+        torch.zeros(num_clusters, features.shape[1], device=device).index_add(0, labels, features), dim=1
+    )
     similarity = (means @ means.t()).fill_diagonal_(float("-inf"))
     similarity[:, ~present] = float("-inf")
     nearest = similarity.topk(min(PLANT_FROM_NEAREST, int(present.sum()) - 1), dim=1).indices
@@ -257,8 +303,9 @@ def _plant_look_alikes(features: torch.Tensor, labels: torch.Tensor, num_cluster
     return row_of[donor_clusters, donor_rank], receivers
 
 
-def _cluster_nce(queries: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor,
-                 temperature: float) -> torch.Tensor:
+def _cluster_nce(
+    queries: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor, temperature: float
+) -> torch.Tensor:
     return F.cross_entropy(queries @ prototypes.t() / temperature, targets)
 
 
@@ -268,24 +315,33 @@ DISPERSION: Registry[DispersionFn] = Registry("SAA dispersion")
 
 
 @DISPERSION.register("weight")
-def dispersion_from_weight(features: torch.Tensor, labels: torch.Tensor, prototypes: torch.Tensor,
-                           weights: torch.Tensor) -> torch.Tensor:
+def dispersion_from_weight(
+    features: torch.Tensor, labels: torch.Tensor, prototypes: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
     """1 - weight x cluster size: 0 for an average member, towards 1 for one SAA ignores."""
     counts = torch.bincount(labels, minlength=len(prototypes))
     return 1 - weights * counts[labels]
 
 
 @DISPERSION.register("distance")
-def dispersion_from_distance(features: torch.Tensor, labels: torch.Tensor, prototypes: torch.Tensor,
-                             weights: torch.Tensor) -> torch.Tensor:
+def dispersion_from_distance(
+    features: torch.Tensor, labels: torch.Tensor, prototypes: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
     """Cosine distance to the cluster's SAA prototype."""
     return 1 - (features * prototypes[labels]).sum(dim=1)
 
 
 # ---------------------------------------------------------------- training
-def train_saa(saa: SelfAttentionAggregator, optimizer: torch.optim.Optimizer, features: torch.Tensor,
-              labels: torch.Tensor, num_clusters: int, steps: int, objective: str,
-              **objective_options: float) -> list[float]:
+def train_saa(
+    saa: SelfAttentionAggregator,
+    optimizer: torch.optim.Optimizer,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_clusters: int,
+    steps: int,
+    objective: str,
+    **objective_options: float,
+) -> list[float]:
     """``steps`` optimiser steps of ``objective`` on fixed features; returns the losses.
 
     Cheap because it sees features, not images. Runs with gradients enabled even

@@ -7,13 +7,15 @@ class prototypes and returns their batch positions (in the order to apply them);
 Positions rather than features, so that the trainer can also tell *which* samples
 moved the memory (a diagnostic). Adding a strategy is one registered function.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
-from ..utils.registry import Registry
+from robustreid.utils.registry import Registry
 
 InitFn = Callable[..., torch.Tensor]
 UpdateFn = Callable[..., torch.Tensor]
@@ -23,7 +25,9 @@ MEMORY_UPDATE: Registry[UpdateFn] = Registry("memory update")
 
 
 @PROTOTYPE_INIT.register("mean")
-def mean_prototypes(features: torch.Tensor, labels: torch.Tensor, num_clusters: int, **_: Any) -> torch.Tensor:
+def mean_prototypes(
+    features: torch.Tensor, labels: torch.Tensor, num_clusters: int, **_: Any
+) -> torch.Tensor:
     """Cluster Contrast: the mean of each cluster's member features."""
     sums = torch.zeros(num_clusters, features.shape[1], dtype=torch.float32, device=features.device)
     sums.index_add_(0, labels, features.float())
@@ -32,8 +36,9 @@ def mean_prototypes(features: torch.Tensor, labels: torch.Tensor, num_clusters: 
 
 
 @MEMORY_UPDATE.register("mean")
-def update_by_every_sample(features: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor,
-                           **_: Any) -> torch.Tensor:
+def update_by_every_sample(
+    features: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor, **_: Any
+) -> torch.Tensor:
     """Every sample in the batch updates its class prototype."""
     return torch.arange(len(targets), device=targets.device)
 
@@ -50,8 +55,9 @@ def update_by_highest_score(targets: torch.Tensor, scores: torch.Tensor) -> torc
 
 
 @MEMORY_UPDATE.register("hard")
-def update_by_hardest_by_cosine(features: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor,
-                                **_: Any) -> torch.Tensor:
+def update_by_hardest_by_cosine(
+    features: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor, **_: Any
+) -> torch.Tensor:
     """Cluster Contrast "hard": the sample least similar to its current prototype."""
     similarity = (features * prototypes[targets]).sum(dim=1)
     return update_by_highest_score(targets, -similarity)

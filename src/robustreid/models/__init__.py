@@ -1,10 +1,10 @@
 """Backbones and the re-ID head: ``build_model(name)`` gives an image -> unit-norm embedding network."""
 
-from .efficientnet_lite import EfficientNetLite, build_efficientnet_lite
-from .factory import backbone_names, build_model
-from .head import POOLINGS, GeneralizedMeanPooling, GlobalAveragePooling, ReidModel, bn_neck
-from .registry import BACKBONES, BackboneFactory
-from .resnet import ResNetTrunk, resnet50
+from robustreid.models.efficientnet_lite import EfficientNetLite, build_efficientnet_lite
+from robustreid.models.factory import backbone_names, build_model
+from robustreid.models.head import POOLINGS, GeneralizedMeanPooling, GlobalAveragePooling, ReidModel, bn_neck
+from robustreid.models.registry import BACKBONES, BackboneFactory
+from robustreid.models.resnet import ResNetTrunk, resnet50
 
 __all__ = [
     "BACKBONES",

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import BACKBONES, validate_last_stride
-from .weights import PackagedWeights, StateDict, load_state_dict_file, load_strictly
+from robustreid.models.registry import BACKBONES, validate_last_stride
+from robustreid.models.weights import PackagedWeights, StateDict, load_state_dict_file, load_strictly
 
 BN_EPS = 1e-3  # TensorFlow's default; the running statistics were estimated with it
 STEM_CHANNELS = 32

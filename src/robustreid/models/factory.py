@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import efficientnet_lite, resnet  # noqa: F401  (importing registers the backbones)
-from .head import ReidModel
-from .registry import BACKBONES
+from robustreid.models import efficientnet_lite, resnet  # noqa: F401  (importing registers the backbones)
+from robustreid.models.head import ReidModel
+from robustreid.models.registry import BACKBONES
 
 
 def build_model(

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils.registry import Registry
+from robustreid.utils.registry import Registry
 
 POOLINGS: Registry[type[nn.Module]] = Registry("pooling")
 

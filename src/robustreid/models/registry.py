@@ -10,7 +10,7 @@ from typing import Protocol
 
 from torch import nn
 
-from ..utils.registry import Registry
+from robustreid.utils.registry import Registry
 
 
 class BackboneFactory(Protocol):

@@ -14,8 +14,8 @@ from collections import OrderedDict
 import torchvision
 from torch import nn
 
-from .registry import BACKBONES, validate_last_stride
-from .weights import load_state_dict_file, load_strictly
+from robustreid.models.registry import BACKBONES, validate_last_stride
+from robustreid.models.weights import load_state_dict_file, load_strictly
 
 DROPPED_LAYERS = ("avgpool", "fc")  # re-ID pools and embeds on its own
 

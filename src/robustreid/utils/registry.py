@@ -3,10 +3,12 @@
 One mechanism for every pluggable piece keeps the CLI self-documenting
 (``choices=registry.names()``) and gives users one way to add their own.
 """
+
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 T = TypeVar("T", bound=Callable)
 
@@ -33,9 +35,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            raise KeyError(
-                f"unknown {self.kind} {name!r}; available: {', '.join(self.names())}"
-            ) from None
+            raise KeyError(f"unknown {self.kind} {name!r}; available: {', '.join(self.names())}") from None
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._items if fnmatch.fnmatch(n, pattern))

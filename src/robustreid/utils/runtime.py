@@ -1,4 +1,5 @@
 """Device choice, inference precision, seeding and RNG capture: what makes a run fast, repeatable and resumable."""
+
 from __future__ import annotations
 
 import os

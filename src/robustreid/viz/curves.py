@@ -1,8 +1,10 @@
 """Learning curves of a training run, read from its metrics log."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -10,8 +12,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_learning_curve(records: Sequence[dict[str, Any]], out_png: str | Path,
-                        title: str = "training") -> Path:
+def plot_learning_curve(
+    records: Sequence[dict[str, Any]], out_png: str | Path, title: str = "training"
+) -> Path:
     """Three panels over epochs: accuracy (mAP, Rank-1), loss, and clusters / outliers."""
     fig, (acc, loss, clusters) = plt.subplots(1, 3, figsize=(13, 3.6))
     epochs = [r["epoch"] for r in records]
