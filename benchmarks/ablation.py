@@ -25,7 +25,6 @@ ablation can be stopped and restarted without losing work.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import multiprocessing
 import os
@@ -40,8 +39,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 from robustreid.engine.config import load_config  # noqa: E402
-from robustreid.engine.report import SUMMARY, train_and_report  # noqa: E402
-from robustreid.engine.trainer import CHECKPOINT, read_metrics  # noqa: E402
+from robustreid.engine.run import train_and_report  # noqa: E402
+from robustreid.engine.run_dir import RunDir  # noqa: E402
 
 # figures averaged over a run's epochs: the diagnostics exist only when ground truth is known
 EPOCH_MEANS = {
@@ -76,12 +75,12 @@ def run_variant(name: str, config: str, variant: str, seed: int, overrides: list
             f"output_dir=runs/bench/{name}/{variant}_seed{seed}",
         ],
     )
-    run_dir = Path(cfg.output_dir)
-    if not (resume and len(read_metrics(run_dir)) == cfg.optim.epochs):
-        train_and_report(cfg, resume=resume and (run_dir / CHECKPOINT).exists())
-    records = read_metrics(run_dir)
+    run_dir = RunDir(cfg.output_dir)
+    if not (resume and len(run_dir.read_metrics()) == cfg.optim.epochs):
+        train_and_report(cfg, resume=resume and run_dir.has_checkpoint)
+    records = run_dir.read_metrics()
     last = records[-1]
-    wall = json.loads((run_dir / SUMMARY).read_text())["wall_s"]  # of the last (possibly resumed) invocation
+    wall = run_dir.read_json(RunDir.SUMMARY)["wall_s"]  # of the last (possibly resumed) invocation
     return {
         "seed": seed,
         "wall_s": wall,

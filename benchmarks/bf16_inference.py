@@ -50,9 +50,9 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     cfg = load_config(args.config)
-    model = (load_model(args.checkpoint) if args.checkpoint else build_model(cfg.model.backbone).eval()).to(
-        memory_format=torch.channels_last
-    )
+    model = (
+        load_model(args.checkpoint).model if args.checkpoint else build_model(cfg.model.backbone).eval()
+    ).to(memory_format=torch.channels_last)
     dataset = load_dataset("market1501", args.data_root)
     splits = {
         name: ImageDataset(

@@ -23,8 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 from robustreid.engine.config import load_config  # noqa: E402
-from robustreid.engine.report import train_and_report  # noqa: E402
-from robustreid.engine.trainer import read_metrics  # noqa: E402
+from robustreid.engine.run import train_and_report  # noqa: E402
+from robustreid.engine.run_dir import RunDir  # noqa: E402
 
 PHASES = ("extract", "cluster", "train", "eval")
 
@@ -48,7 +48,7 @@ def main() -> None:
     start = time.perf_counter()
     summary = train_and_report(cfg, resume=args.resume)
     wall = time.perf_counter() - start
-    records = read_metrics(cfg.output_dir)
+    records = RunDir(cfg.output_dir).read_metrics()
     last = records[-1]
     figures = {
         "mAP": round(100 * last["mAP"], 2),

@@ -10,6 +10,7 @@ import pytest
 from robustreid import __version__
 from robustreid.cli.main import build_parser, main
 from robustreid.data.synthetic import generate_synthetic
+from robustreid.errors import ConfigError
 
 SUBCOMMANDS = ["datasets", "extract", "evaluate", "train"]
 
@@ -93,6 +94,8 @@ def test_evaluate_reports_metrics_as_json(tiny_root, tmp_path, capsys):
             "market1501",
             "--data-root",
             str(tiny_root),
+            "--backbone",
+            "efficientnet_lite0",
             "--height",
             "64",
             "--width",
@@ -110,3 +113,47 @@ def test_evaluate_reports_metrics_as_json(tiny_root, tmp_path, capsys):
     assert 0 < metrics["mAP"] <= 1 and len(metrics["cmc"]) == 20
     assert "mAP" in capsys.readouterr().out
     assert (tmp_path / "r.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--set", "device=cuda:7", "--set", "optim.epochs=1"], "CUDA is not available"),
+        (["train", "--set", "data.name=market"], "unknown dataset 'market'; available:"),
+        (["datasets", "--dataset", "market"], "unknown dataset 'market'; available:"),
+        (["train", "--config", "no/such/config.yaml"], "config file not found"),
+        (["evaluate", "--dataset", "synthetic", "--checkpoint", "no/such/model.pth"], "no checkpoint at"),
+        (["train", "--set", "optim.epochs=ten"], "optim.epochs"),
+        (["extract", "--folder", "no/such/folder", "--out", "x"], "no images found"),
+    ],
+    ids=[
+        "no-cuda",
+        "unknown-dataset",
+        "unknown-dataset-listing",
+        "missing-config",
+        "missing-checkpoint",
+        "wrong-type",
+        "missing-folder",
+    ],
+)
+def test_user_mistakes_print_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if argv[0] == "train" and "device=cuda:7" in argv[2]:
+        monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(argv) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line or "Traceback" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"robustreid {argv[0]}: error: ") and message in lines[0]
+
+
+def test_debug_shows_the_traceback_of_a_user_mistake():
+    with pytest.raises(ConfigError, match="unknown dataset"):
+        main(["--debug", "datasets", "--dataset", "market"])
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    def buggy(*args, **kwargs):
+        raise KeyError("a programmer's mistake")
+
+    monkeypatch.setattr("robustreid.data.load_dataset", buggy)
+    with pytest.raises(KeyError, match="a programmer's mistake"):
+        main(["datasets", "--dataset", "synthetic"])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from robustreid.clustering import jaccard_distance_dense, jaccard_distance_sparse, knn
+from robustreid.clustering.kreciprocal import sparse_jaccard_distance
 
 
 def densified(graph) -> np.ndarray:
@@ -62,3 +64,15 @@ def test_a_precomputed_knn_is_reused(make_blobs):
 def test_malformed_features_are_rejected(bad):
     with pytest.raises(ValueError, match="2-D|NaN"):
         jaccard_distance_sparse(bad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_against_other_rows_are_a_block_of_all_pairs(dtype):
+    rng = np.random.default_rng(5)
+    weights = sp.random(40, 60, density=0.15, format="csr", random_state=rng, dtype=dtype)
+    weights = sp.diags(1 / np.asarray(weights.sum(axis=1)).ravel()) @ weights  # rows sum to 1
+    all_pairs = sparse_jaccard_distance(weights)
+    block = sparse_jaccard_distance(weights[:15], weights[15:])
+    assert block.shape == (15, 25) and block.dtype == dtype
+    assert (block != all_pairs[:15, 15:]).nnz == 0
+    assert block.nnz == (weights[:15] @ weights[15:].T).nnz  # exactly the pairs that share a column

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from robustreid.data import ImageItem, ReidDataset
+from robustreid.errors import ConfigError
 
 
 @pytest.fixture
@@ -34,5 +35,5 @@ def test_summary_counts_ids_images_and_known_cameras(dataset: ReidDataset) -> No
 
 
 def test_unknown_split_is_rejected(dataset: ReidDataset) -> None:
-    with pytest.raises(ValueError, match="unknown split 'val'"):
+    with pytest.raises(ConfigError, match="unknown split 'val'"):
         dataset.split("val")

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from robustreid.data import load_dataset
+from robustreid.errors import DataError
 
 
 def test_unlabelled_images_anywhere_under_root_train_without_cameras(tmp_path: Path, make_files) -> None:
@@ -59,28 +60,28 @@ def test_one_csv_with_a_split_column(tmp_path: Path, make_files) -> None:
 def test_csv_errors_are_explicit(tmp_path: Path, make_files) -> None:
     make_files(tmp_path, ["train/a.jpg"])
     (tmp_path / "no_split.csv").write_text("path,pid,camid\nq.jpg,1,0\n")
-    with pytest.raises(ValueError, match="missing column.*split"):
+    with pytest.raises(DataError, match="missing column.*split"):
         load_dataset("folder", tmp_path, csv=tmp_path / "no_split.csv")
     (tmp_path / "bad.csv").write_text("path,pid,camid\nq.jpg,one,0\n")
-    with pytest.raises(ValueError, match=r"bad.csv:2: pid and camid must be integers"):
+    with pytest.raises(DataError, match=r"bad.csv:2: pid and camid must be integers"):
         load_dataset("folder", tmp_path, query=tmp_path / "bad.csv", gallery=tmp_path / "bad.csv")
 
 
 def test_query_without_gallery_is_rejected(tmp_path: Path, make_files) -> None:
     make_files(tmp_path, ["train/a.jpg", "query/0001_c1_1.jpg"])
-    with pytest.raises(ValueError, match="query and gallery must be given together"):
+    with pytest.raises(DataError, match="query and gallery must be given together"):
         load_dataset("folder", tmp_path)
 
 
 def test_empty_or_missing_folder_explains_the_layout(tmp_path: Path, make_files) -> None:
-    with pytest.raises(FileNotFoundError, match=r"missing .*nowhere(.|\n)*train/"):
+    with pytest.raises(DataError, match=r"missing .*nowhere(.|\n)*train/"):
         load_dataset("folder", tmp_path / "nowhere")
     make_files(tmp_path / "train", ["readme.md"])
-    with pytest.raises(FileNotFoundError, match=r"no images \(.*\.jpg.*\) under"):
+    with pytest.raises(DataError, match=r"no images \(.*\.jpg.*\) under"):
         load_dataset("folder", tmp_path)
 
 
 def test_badly_named_evaluation_image_is_an_error(tmp_path: Path, make_files) -> None:
     make_files(tmp_path, ["train/a.jpg", "query/person.jpg", "gallery/0001_c1_1.jpg"])
-    with pytest.raises(ValueError, match="person.jpg: evaluation images must be named <pid>_c<camera>"):
+    with pytest.raises(DataError, match="person.jpg: evaluation images must be named <pid>_c<camera>"):
         load_dataset("folder", tmp_path)

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from robustreid.data import load_dataset
+from robustreid.errors import DataError
 
 
 def test_market_drops_junk_keeps_distractors_and_ignores_other_files(market_root: Path) -> None:
@@ -23,7 +24,7 @@ def test_market_found_in_every_usual_place(tmp_path: Path, make_files, base: str
 def test_missing_folder_is_named_and_tree_shown(tmp_path: Path, make_files) -> None:
     make_files(tmp_path / "Market-1501-v15.09.15" / "bounding_box_train", ["0001_c1s1_000001_00.jpg"])
     make_files(tmp_path / "Market-1501-v15.09.15" / "query", ["0001_c2s1_000001_00.jpg"])
-    with pytest.raises(FileNotFoundError) as error:
+    with pytest.raises(DataError) as error:
         load_dataset("market1501", tmp_path)
     message = str(error.value)
     assert f"missing {tmp_path / 'Market-1501-v15.09.15' / 'bounding_box_test'}" in message
@@ -32,19 +33,19 @@ def test_missing_folder_is_named_and_tree_shown(tmp_path: Path, make_files) -> N
 
 
 def test_real_data_sets_need_a_root() -> None:
-    with pytest.raises(ValueError, match="needs root"):
+    with pytest.raises(DataError, match="needs root"):
         load_dataset("market1501")
 
 
 def test_badly_named_image_is_an_error(market_root: Path, make_files) -> None:
     make_files(market_root / "Market-1501-v15.09.15" / "query", ["frame_0001.jpg"])
-    with pytest.raises(ValueError, match="frame_0001.jpg: name does not follow"):
+    with pytest.raises(DataError, match="frame_0001.jpg: name does not follow"):
         load_dataset("market1501", market_root)
 
 
 def test_camera_outside_the_data_set_is_an_error(market_root: Path, make_files) -> None:
     make_files(market_root / "Market-1501-v15.09.15" / "query", ["0002_c7s1_000001_00.jpg"])
-    with pytest.raises(ValueError, match=r"camera 7 is not one of \[1, 2, 3, 4, 5, 6\]"):
+    with pytest.raises(DataError, match=r"camera 7 is not one of \[1, 2, 3, 4, 5, 6\]"):
         load_dataset("market1501", market_root)
 
 
@@ -59,7 +60,7 @@ def test_personx_maps_its_six_rig_cameras_to_0_to_5(tmp_path: Path, make_files) 
 def test_personx_rejects_a_camera_its_rig_does_not_have(tmp_path: Path, make_files) -> None:
     for folder in ("bounding_box_train", "query", "bounding_box_test"):
         make_files(tmp_path / "PersonX" / folder, ["0001_c1s1_000001_00.jpg"])
-    with pytest.raises(ValueError, match="camera 1 is not one of"):
+    with pytest.raises(DataError, match="camera 1 is not one of"):
         load_dataset("personx", tmp_path)
 
 

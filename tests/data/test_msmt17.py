@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from robustreid.data import load_dataset
+from robustreid.errors import DataError
 
 TRAIN = ["0000/0000_000_01_0303morning_0015_0.jpg", "0000/0000_001_15_0303morning_0036_1.jpg"]
 VAL = ["0001/0001_000_07_0303noon_0100_0.jpg"]
@@ -46,19 +47,19 @@ def test_market_style_repack_is_detected(tmp_path: Path, make_files) -> None:
 def test_list_pointing_at_missing_images_is_reported(tmp_path: Path, make_files) -> None:
     write_official(tmp_path, make_files)
     (tmp_path / "list_query.txt").write_text("0009/0009_000_01_x_0001_0.jpg 9\n")
-    with pytest.raises(FileNotFoundError, match="0009_000_01_x_0001_0.jpg, which does not exist"):
+    with pytest.raises(DataError, match="0009_000_01_x_0001_0.jpg, which does not exist"):
         load_dataset("msmt17", tmp_path)
 
 
 def test_malformed_list_line_names_file_and_line(tmp_path: Path, make_files) -> None:
     write_official(tmp_path, make_files)
     (tmp_path / "list_val.txt").write_text(f"{VAL[0]} 1\n{VAL[0]}\n")
-    with pytest.raises(ValueError, match=r"list_val.txt:2: expected '<relpath> <pid>'"):
+    with pytest.raises(DataError, match=r"list_val.txt:2: expected '<relpath> <pid>'"):
         load_dataset("msmt17", tmp_path)
 
 
 def test_missing_data_describes_both_layouts(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError) as error:
+    with pytest.raises(DataError) as error:
         load_dataset("msmt17", tmp_path)
     message = str(error.value)
     assert "official MSMT17_V1 layout" in message and "Market-1501 layout" in message

@@ -1,6 +1,7 @@
 import pytest
 
 from robustreid.data import DATASETS, dataset_names, load_dataset
+from robustreid.errors import ConfigError
 
 
 def test_every_data_set_is_registered() -> None:
@@ -9,5 +10,5 @@ def test_every_data_set_is_registered() -> None:
 
 
 def test_unknown_name_lists_the_available_ones() -> None:
-    with pytest.raises(KeyError, match="unknown dataset 'market'; available: dukemtmcreid, folder"):
+    with pytest.raises(ConfigError, match="unknown dataset 'market'; available: dukemtmcreid, folder"):
         load_dataset("market", "/data")

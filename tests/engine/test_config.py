@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from robustreid.engine.config import ConfigError, TrainConfig, load_config, save_config
+from robustreid.engine.config import TrainConfig, load_config, save_config
+from robustreid.errors import ConfigError
 
 CONFIGS_DIR = Path(__file__).parents[2] / "configs"
 CONFIGS = sorted(CONFIGS_DIR.rglob("*.yaml"))

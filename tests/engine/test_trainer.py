@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from robustreid.data import load_dataset
-from robustreid.engine.config import load_config
-from robustreid.engine.report import train_and_report
-from robustreid.engine.trainer import CHECKPOINT, Trainer, read_metrics
-from robustreid.memory.cluster_memory import ClusterMemory
+from robustreid.engine.builder import build_clusterer, build_optimizer, build_scheduler, build_trainer
+from robustreid.engine.config import ClusterConfig, EvalConfig, OptimConfig, load_config
+from robustreid.engine.run import train_and_report
+from robustreid.engine.run_dir import RunDir, load_model
+from robustreid.engine.trainer import Trainer, TrainImages
+from robustreid.errors import CheckpointError
+from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
+from robustreid.models import build_model
+from robustreid.utils.runtime import seed_everything
 
 TINY = [
     "data.height=64",
@@ -72,12 +78,18 @@ def tiny_config(run_dir, *extra):
     return load_config(None, [*TINY, f"output_dir={run_dir}", *extra])
 
 
+def seeded_trainer(cfg, dataset):
+    """What ``robustreid train`` does before training: seed, then build."""
+    seed_everything(cfg.seed)
+    return build_trainer(cfg, dataset=dataset)
+
+
 def test_two_epochs_raise_map_above_the_untrained_model(small_dataset, tmp_path):
-    trainer = Trainer(tiny_config(tmp_path, *LEARNING), dataset=small_dataset)
-    before = trainer.evaluate()["mAP"]
+    trainer = seeded_trainer(tiny_config(tmp_path, *LEARNING), small_dataset)
+    before = trainer.evaluate().mAP
     result = trainer.fit()
     assert result["mAP"] > before + 0.03  # measured: 0.329 -> 0.396
-    records = read_metrics(tmp_path)
+    records = RunDir(tmp_path).read_metrics()
     assert [r["epoch"] for r in records] == [0, 1]
     assert all(r["num_clusters"] > 10 and 0.3 <= r["purity"] <= 1 for r in records)
     # diagnostics: with init "mean" the prototypes are the means; some updates come from misplaced samples
@@ -85,8 +97,34 @@ def test_two_epochs_raise_map_above_the_untrained_model(small_dataset, tmp_path)
     assert all(0 < r["mean_prototype_error"] < 0.5 and 0 < r["update_noise_rate"] < 1 for r in records)
 
 
+def test_one_epoch_from_parts_built_by_hand_without_a_config(tiny_dataset, tmp_path):
+    torch.manual_seed(0)
+    model = build_model("efficientnet_lite0", frozen_stages=2)
+    schedule = OptimConfig(epochs=1, iters=4, batch_size=16, num_instances=4)
+    optimizer = build_optimizer(model, schedule)
+    trainer = Trainer(
+        model,
+        ClusterMemory(MemoryConfig(update="mean")),
+        optimizer,
+        build_scheduler(optimizer, schedule),
+        TrainImages.from_dataset(tiny_dataset, height=64, width=32),
+        build_clusterer(ClusterConfig(eps=0.7, k1=10, k2=4, min_samples=3)),
+        schedule=schedule,
+        run_dir=RunDir(tmp_path),
+        evaluation=EvalConfig(batch_size=64),
+    )
+    result = trainer.fit()
+    assert result["epoch"] == 0 and result["num_clusters"] > 3 and np.isfinite(result["loss"])
+    assert "purity" not in result  # no diagnostics observer was given: the loop never reads identities
+    assert 0 < result["mAP"] <= 1 and not (tmp_path / RunDir.CONFIG).exists()
+    trained = load_model(tmp_path / RunDir.BEST_MODEL)
+    assert (trained.preprocessing.height, trained.preprocessing.width) == (64, 32)
+    for name, value in trained.model.state_dict().items():
+        torch.testing.assert_close(value, model.state_dict()[name], msg=name)
+
+
 def test_killed_run_resumes_to_the_same_result(tiny_dataset, tmp_path, monkeypatch):
-    straight = Trainer(tiny_config(tmp_path / "straight"), dataset=tiny_dataset).fit()
+    straight = seeded_trainer(tiny_config(tmp_path / "straight"), tiny_dataset).fit()
 
     calls = {"n": 0}
     real_update = ClusterMemory.update
@@ -99,24 +137,23 @@ def test_killed_run_resumes_to_the_same_result(tiny_dataset, tmp_path, monkeypat
 
     monkeypatch.setattr(ClusterMemory, "update", dies_mid_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(tiny_config(tmp_path / "killed"), dataset=tiny_dataset).fit()
+        seeded_trainer(tiny_config(tmp_path / "killed"), tiny_dataset).fit()
     monkeypatch.setattr(ClusterMemory, "update", real_update)
-    assert torch.load(tmp_path / "killed" / CHECKPOINT, weights_only=False)["epoch"] == 0
+    assert RunDir(tmp_path / "killed").load_checkpoint().epoch == 0
 
-    resumed_trainer = Trainer(tiny_config(tmp_path / "killed"), dataset=tiny_dataset)
-    resumed = resumed_trainer.fit(resume=True)
+    resumed = seeded_trainer(tiny_config(tmp_path / "killed"), tiny_dataset).fit(resume=True)
     assert resumed["mAP"] == straight["mAP"]
     assert resumed["loss"] == straight["loss"]
-    assert [r["epoch"] for r in read_metrics(tmp_path / "killed")] == [0, 1]
+    assert [r["epoch"] for r in RunDir(tmp_path / "killed").read_metrics()] == [0, 1]
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tiny_dataset, tmp_path):
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        Trainer(tiny_config(tmp_path), dataset=tiny_dataset).fit(resume=True)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        seeded_trainer(tiny_config(tmp_path), tiny_dataset).fit(resume=True)
 
 
 def test_report_writes_summary_curve_and_ranked_picture(tiny_dataset, tmp_path, monkeypatch):
-    monkeypatch.setattr("robustreid.engine.trainer.load_dataset", lambda *a, **k: tiny_dataset)
+    monkeypatch.setattr("robustreid.engine.builder.load_dataset", lambda *a, **k: tiny_dataset)
     summary = train_and_report(tiny_config(tmp_path, "optim.epochs=1", "eval.before_training=true"))
     assert summary["before"]["mAP"] > 0 and summary["after"]["mAP"] > 0
     for name in (

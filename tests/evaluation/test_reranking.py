@@ -6,6 +6,7 @@ from scipy.spatial.distance import cdist
 from sklearn.preprocessing import normalize
 
 from robustreid.evaluation import evaluate_features, evaluate_rank, re_ranking
+from robustreid.evaluation.rerank import re_ranked_rows
 
 
 def slow_re_ranking(q_g, q_q, g_g, k1, k2, lambda_value):
@@ -61,6 +62,22 @@ def test_matches_slow_definition(k1, k2, lambda_value):
     np.testing.assert_allclose(fast, slow_re_ranking(q_g, q_q, g_g, k1, k2, lambda_value), atol=1e-5)
 
 
+def test_fewer_items_than_k2_average_the_items_there_are():
+    query, gallery = clustered_points(seed=2, num_query=1, num_gallery=3, num_ids=2)
+    q_g, q_q, g_g = cdist(query, gallery), cdist(query, query), cdist(gallery, gallery)
+    np.testing.assert_allclose(
+        re_ranking(q_g, q_q, g_g, k1=20, k2=6), slow_re_ranking(q_g, q_q, g_g, 20, 6, 0.3), atol=1e-5
+    )
+
+
+def test_rows_of_any_query_slice_are_those_of_the_whole_matrix():
+    query, gallery = clustered_points(seed=3, num_query=30, num_gallery=60)
+    distances = (cdist(query, gallery), cdist(query, query), cdist(gallery, gallery))
+    whole = re_ranking(*distances, k1=6, k2=3)
+    rows = re_ranked_rows(*distances, k1=6, k2=3)
+    np.testing.assert_array_equal(np.concatenate([rows(slice(s, s + 7)) for s in range(0, 30, 7)]), whole)
+
+
 def test_fixes_a_nearest_neighbour_from_another_identity():
     # The query (id 1) is nearest to b1 (id 2), but b1's own neighbours are the tight id-2 group, while
     # a1 (id 1) lists the query among its neighbours: only a1 is a k-reciprocal neighbour of the query.
@@ -84,8 +101,11 @@ def test_evaluate_features_rerank_uses_cosine_distances():
     expected = evaluate_rank(
         re_ranking(1 - q @ g.T, 1 - q @ q.T, 1 - g @ g.T, k1=5, k2=2), *labels, max_rank=5
     )
-    result = evaluate_features(query, gallery, *labels, max_rank=5, rerank=True, k1=5, k2=2)
-    assert result["mAP"] == pytest.approx(expected["mAP"], abs=1e-6)
+    for chunk_size in (None, 4):
+        result = evaluate_features(
+            query, gallery, *labels, max_rank=5, chunk_size=chunk_size, rerank=True, k1=5, k2=2
+        )
+        assert result["mAP"] == pytest.approx(expected["mAP"], abs=1e-6)
 
 
 def test_rejects_inconsistent_shapes():

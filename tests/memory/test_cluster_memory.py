@@ -4,8 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from robustreid.memory.cluster_memory import ClusterMemory, momentum_update
-from robustreid.memory.strategies import MEMORY_UPDATE, PROTOTYPE_INIT
+from robustreid.errors import ConfigError
+from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig, momentum_update
+from robustreid.memory.strategies import MEMORY_UPDATE, PROTOTYPE_INIT, UpdateContext
 
 
 def unit(*rows):
@@ -15,14 +16,14 @@ def unit(*rows):
 def test_mean_init_ignores_outliers_and_normalises():
     feats = unit([1, 0], [0, 1], [1, 0], [0, 1], [-1, 0])
     labels = torch.tensor([0, 0, 1, 1, -1])
-    memory = ClusterMemory(init="mean")
+    memory = ClusterMemory(MemoryConfig(init="mean"))
     memory.initialise(feats, labels)
     s = 1 / math.sqrt(2)
     torch.testing.assert_close(memory.prototypes, torch.tensor([[s, s], [s, s]]))
 
 
 def test_cluster_nce_equals_cross_entropy_over_temperature():
-    memory = ClusterMemory(temperature=0.5)
+    memory = ClusterMemory(MemoryConfig(temperature=0.5))
     memory.prototypes = unit([1, 0], [0, 1])
     feats = unit([1, 0])
     # logits = [1, 0] / 0.5 = [2, 0]; CE for target 0 = log(1 + e^-2)
@@ -43,12 +44,12 @@ def test_momentum_update_is_sequential_per_class():
 def test_hard_update_uses_least_similar_sample_per_class():
     prototypes = unit([1, 0], [0, 1])
     feats = unit([1, 0.1], [1, 1], [0.1, 1])  # class 0: second sample is the harder one
-    chosen = MEMORY_UPDATE.get("hard")(feats, torch.tensor([0, 0, 1]), prototypes)
+    chosen = MEMORY_UPDATE.get("hard")(UpdateContext(feats, torch.tensor([0, 0, 1]), prototypes))
     assert chosen.tolist() == [1, 2]
 
 
 def test_update_moves_prototype_towards_sample_and_keeps_unit_norm():
-    memory = ClusterMemory(momentum=0.5, update="mean")
+    memory = ClusterMemory(MemoryConfig(momentum=0.5, update="mean"))
     memory.prototypes = unit([1, 0], [0, 1])
     assert memory.update(unit([0, 1]), torch.tensor([0])).tolist() == [0]  # the batch positions it used
     s = 1 / math.sqrt(2)
@@ -56,7 +57,7 @@ def test_update_moves_prototype_towards_sample_and_keeps_unit_norm():
 
 
 def test_unknown_strategy_lists_available():
-    with pytest.raises(KeyError, match="available: .*mean"):
-        ClusterMemory(init="nope")
+    with pytest.raises(ConfigError, match="unknown prototype init 'nope'; available: .*mean"):
+        ClusterMemory(MemoryConfig(init="nope"))
     assert {"mean", "hard"} <= set(MEMORY_UPDATE.names())
     assert "mean" in PROTOTYPE_INIT.names()

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from robustreid.engine.config import load_config
-from robustreid.memory.cluster_memory import ClusterMemory
-from robustreid.memory.robust import SAA_STATE
+from robustreid.errors import ConfigError
+from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
 from robustreid.memory.saa import SAAConfig
 from robustreid.memory.strategies import MEMORY_UPDATE
 
@@ -44,7 +44,9 @@ def three_clusters():
 
 def memory_with(init="csa", update="hps", **options):
     torch.manual_seed(0)
-    return ClusterMemory(momentum=0.5, init=init, update=update, options=SAAConfig(**{**FAST, **options}))
+    return ClusterMemory(
+        MemoryConfig(momentum=0.5, init=init, update=update, saa=SAAConfig(**{**FAST, **options}))
+    )
 
 
 @pytest.mark.parametrize("source", ["epoch", "batch"])
@@ -53,14 +55,7 @@ def test_hps_updates_each_class_with_its_most_dispersed_member(source):
     memory = memory_with(dispersion="distance", dispersion_source=source, steps=0)
     memory.initialise(features, labels)
     batch = torch.tensor([5, 0, 4, 1, 2, 3])
-    chosen = memory.update_strategy(
-        features[batch],
-        labels[batch],
-        memory.prototypes,
-        state=memory.state,
-        indices=batch,
-        options=memory.options,
-    )
+    chosen = memory.select_updaters(features[batch], labels[batch], batch)
     assert batch[chosen].tolist() == [2, 4]  # one per class: the members with the larger offsets
 
 
@@ -69,25 +64,11 @@ def test_hps_skips_members_flagged_as_noise():
     # 8 of the 9 members are at or below the 8/9 quantile: only the most dispersed one, sample 2, is flagged
     memory = memory_with(dispersion="distance", steps=0, noise_quantile=8 / 9)
     memory.initialise(features, labels)
-    assert memory.state[SAA_STATE].likely_noise.nonzero().squeeze(1).tolist() == [2]
-    chosen = memory.update_strategy(
-        features[:3],
-        labels[:3],
-        memory.prototypes,
-        state=memory.state,
-        indices=torch.arange(3),
-        options=memory.options,
-    )
+    assert memory.state.saa.likely_noise.nonzero().squeeze(1).tolist() == [2]
+    chosen = memory.select_updaters(features[:3], labels[:3], torch.arange(3))
     assert len(chosen) == 1 and chosen.item() != 2  # the next hardest member, not the flagged one
     assert features[chosen.item()] @ features[2] < 0.9
-    none_left = memory.update_strategy(
-        features[[2]],
-        labels[[2]],
-        memory.prototypes,
-        state=memory.state,
-        indices=torch.tensor([2]),
-        options=memory.options,
-    )
+    none_left = memory.select_updaters(features[[2]], labels[[2]], torch.tensor([2]))
     assert none_left.numel() == 0  # a class with only flagged members is not updated
 
 
@@ -95,7 +76,7 @@ def test_csa_then_hps_end_to_end():
     features, labels = three_clusters()
     memory = memory_with(objective="planted", planted_fraction=1.0)
     memory.initialise(features, labels)
-    state = memory.state[SAA_STATE]
+    state = memory.state.saa
     assert memory.prototypes.shape == (3, DIM)
     torch.testing.assert_close(memory.prototypes.norm(dim=1), torch.ones(3))
     assert len(state.losses) == 3 and all(math.isfinite(x) for x in state.losses)
@@ -108,23 +89,23 @@ def test_csa_then_hps_end_to_end():
     assert 0.9 < moved < 1 - 1e-4
     module = state.module
     memory.initialise(features, labels)  # the next epoch warm-starts the same SAA
-    assert memory.state[SAA_STATE].module is module
+    assert memory.state.saa.module is module
 
 
 def test_mean_plus_saa_keeps_mean_prototypes_but_trains_the_saa():
     features, labels = three_clusters()
     memory = memory_with(init="mean+saa")
     memory.initialise(features, labels)
-    mean = ClusterMemory(init="mean")
+    mean = ClusterMemory(MemoryConfig(init="mean"))
     mean.initialise(features, labels)
     torch.testing.assert_close(memory.prototypes, mean.prototypes)
-    assert len(memory.state[SAA_STATE].losses) == 3
+    assert len(memory.state.saa.losses) == 3
 
 
 def test_hps_without_a_trained_saa_says_which_init_to_use():
-    memory = ClusterMemory(init="mean", update="hps")
+    memory = ClusterMemory(MemoryConfig(init="mean", update="hps"))
     memory.initialise(*three_clusters())
-    with pytest.raises(RuntimeError, match='init "csa" or "mean\\+saa"'):
+    with pytest.raises(ConfigError, match='init "csa" or "mean\\+saa"'):
         memory.update(unit([1, 0, 0, 0, 0, 0, 0, 0]), torch.tensor([0]), indices=torch.tensor([0]))
 
 
@@ -139,14 +120,8 @@ def test_saa_options_come_from_the_config():
             "memory.saa.heads=2",
         ]
     )
-    memory = ClusterMemory(
-        cfg.memory.temperature,
-        cfg.memory.momentum,
-        cfg.memory.init,
-        cfg.memory.update,
-        options=cfg.memory.saa,
-    )
+    memory = ClusterMemory(cfg.memory)
     memory.initialise(*three_clusters())
-    assert len(memory.state[SAA_STATE].losses) == 2
-    assert memory.state[SAA_STATE].module.project[0].out_features == 16
+    assert len(memory.state.saa.losses) == 2
+    assert memory.state.saa.module.project[0].out_features == 16
     assert "hps" in MEMORY_UPDATE.names()

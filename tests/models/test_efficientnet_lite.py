@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from robustreid.errors import CheckpointError
 from robustreid.models import build_efficientnet_lite
 from robustreid.models.efficientnet_lite import VARIANTS, EfficientNetLite, lite_stages, same_padding
 
@@ -93,7 +94,7 @@ def test_random_init_is_silent():
 
 def test_sha256_mismatch_is_refused():
     tampered = dataclasses.replace(VARIANTS["lite0"].weights, sha256="0" * 64)
-    with pytest.raises(ValueError, match="sha256 mismatch.*got 579344248a93e230"):
+    with pytest.raises(CheckpointError, match="sha256 mismatch.*got 579344248a93e230"):
         tampered.load()
 
 
@@ -106,15 +107,17 @@ def test_missing_weights_package_says_what_to_install():
 def test_loading_is_strict(lite0_state):
     incomplete = {k: v for k, v in lite0_state.items() if k != "_blocks.3._bn1.running_var"}
     model = build_efficientnet_lite("lite0", pretrained=False)
-    with pytest.raises(RuntimeError, match=r"missing keys \(1\): stages\.2\.0\.depthwise\.bn\.running_var$"):
+    with pytest.raises(
+        CheckpointError, match=r"missing keys \(1\): stages\.2\.0\.depthwise\.bn\.running_var$"
+    ):
         model.load_efficientnet_pytorch_state(incomplete, source="test")
 
 
 def test_other_variant_and_foreign_keys_are_refused():
     model = build_efficientnet_lite("lite0", pretrained=False)
-    with pytest.raises(ValueError, match="block 16 .* wrong Lite variant"):
+    with pytest.raises(CheckpointError, match="block 16 .* wrong Lite variant"):
         model.load_efficientnet_pytorch_state(VARIANTS["lite2"].weights.load(), source="lite2")
-    with pytest.raises(ValueError, match="'conv1.weight' is not an efficientnet_pytorch"):
+    with pytest.raises(CheckpointError, match="'conv1.weight' is not an efficientnet_pytorch"):
         model.load_efficientnet_pytorch_state({"conv1.weight": torch.zeros(1)}, source="resnet")
 
 

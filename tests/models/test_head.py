@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robustreid.errors import ConfigError
 from robustreid.models import GeneralizedMeanPooling, GlobalAveragePooling, ReidModel, bn_neck
 
 
@@ -66,7 +67,7 @@ def test_eval_embedding_is_pool_then_neck_then_l2():
 
 
 def test_unknown_pooling_lists_the_available_ones():
-    with pytest.raises(KeyError, match="unknown pooling 'max'; available: avg, gem"):
+    with pytest.raises(ConfigError, match="unknown pooling 'max'; available: avg, gem"):
         ReidModel(TinyBackbone(), pooling="max")
 
 

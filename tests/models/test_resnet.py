@@ -8,6 +8,7 @@ import pytest
 import torch
 import torchvision
 
+from robustreid.errors import CheckpointError
 from robustreid.models import resnet50
 
 
@@ -36,5 +37,5 @@ def test_incomplete_weights_are_refused(tmp_path):
     path = tmp_path / "partial.pth"
     torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, path)
     expected = r"partial\.pth do not fit ResNetTrunk: missing keys \(\d+\): bn1\.weight, bn1\.bias, bn1\.running_mean, \.\.\.$"
-    with pytest.raises(RuntimeError, match=expected):
+    with pytest.raises(CheckpointError, match=expected):
         resnet50(weights=str(path))

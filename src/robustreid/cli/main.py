@@ -11,13 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from robustreid import __version__
+from robustreid.engine.config import DataConfig
+from robustreid.errors import ConfigError, DataError, RobustReidError
+from robustreid.models import ModelConfig
 
 log = logging.getLogger("robustreid")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; a user's mistake (:class:`RobustReidError`) prints one line and returns 2.
+
+    Every other exception is a bug and keeps its traceback; ``--debug`` shows the
+    traceback of a user's mistake too.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     _log_to_console()
@@ -31,9 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"robustreid {args.command}: interrupted{note}", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, KeyError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"robustreid {args.command}: error: {message}", file=sys.stderr)
+    except RobustReidError as err:
+        if args.debug:
+            raise
+        print(f"robustreid {args.command}: error: {err}", file=sys.stderr)
         return 2
 
 
@@ -56,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"robustreid {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of every error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_datasets(sub)
     _add_extract(sub)
@@ -81,27 +92,26 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="a trained robustreid checkpoint (model_best.pth)")
     p.add_argument(
         "--backbone",
-        default="efficientnet_lite0",
+        default=ModelConfig.backbone,
         help="ImageNet-initialised backbone when no --checkpoint is given (default: %(default)s)",
     )
     p.add_argument("--weights", help="ImageNet weights file for backbones without bundled weights (resnet50)")
-    p.add_argument("--height", type=int, help="input height (default: the checkpoint's, else 256)")
-    p.add_argument("--width", type=int, help="input width (default: the checkpoint's, else 128)")
+    p.add_argument(
+        "--height", type=int, help=f"input height (default: the checkpoint's, else {DataConfig.height})"
+    )
+    p.add_argument(
+        "--width", type=int, help=f"input width (default: the checkpoint's, else {DataConfig.width})"
+    )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
 
 
 def _parse_options(pairs: list[str]) -> dict[str, Any]:
-    """KEY=VALUE strings to a dict; values are parsed as YAML scalars (ints, floats, bools)."""
-    import yaml
-
-    options = {}
+    """KEY=VALUE strings to a dict; values are typed as in a YAML file (ints, floats, bools)."""
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"--option expects KEY=VALUE, got {pair!r}")
-        options[key] = yaml.safe_load(value)
-    return options
+        if "=" not in pair:
+            raise ConfigError(f"--option expects KEY=VALUE, got {pair!r}")
+    return OmegaConf.to_container(OmegaConf.from_dotlist(pairs))
 
 
 def _load_dataset(args: argparse.Namespace):
@@ -112,16 +122,17 @@ def _load_dataset(args: argparse.Namespace):
 
 def _load_model(args: argparse.Namespace):
     """(model, height, width) from --checkpoint, or an ImageNet-initialised --backbone."""
-    from robustreid.engine.inference import load_checkpoint_model
+    from robustreid.engine.run_dir import load_model
     from robustreid.models import build_model
     from robustreid.utils.runtime import resolve_device
 
     device = resolve_device(args.device)
     if args.checkpoint:
-        model, cfg = load_checkpoint_model(args.checkpoint, device)
-        height, width = cfg["data"]["height"], cfg["data"]["width"]
+        trained = load_model(args.checkpoint, device)
+        model, height, width = trained.model, trained.preprocessing.height, trained.preprocessing.width
     else:
-        model, height, width = build_model(args.backbone, weights=args.weights).to(device).eval(), 256, 128
+        model = build_model(args.backbone, weights=args.weights).to(device).eval()
+        height, width = DataConfig.height, DataConfig.width
     return model, args.height or height, args.width or width
 
 
@@ -182,7 +193,7 @@ def _run_extract(args: argparse.Namespace) -> None:
         else [it.path for it in _load_dataset(args).split(args.split)]
     )
     if not paths:
-        raise ValueError("no images found")
+        raise DataError(f"no images found under {args.folder}" if args.folder else "no images in that split")
     model, height, width = _load_model(args)
     features = extract_features(model, _images(paths, height, width), args.batch_size)
     out = Path(args.out)
@@ -284,7 +295,7 @@ def _add_train(sub) -> None:
 
 def _run_train(args: argparse.Namespace) -> None:
     from robustreid.engine.config import load_config
-    from robustreid.engine.report import train_and_report
+    from robustreid.engine.run import train_and_report
 
     overrides = list(args.overrides)
     if args.data_root:

@@ -2,7 +2,9 @@
 
 ``cluster_pseudo_labels`` is the entry point; ``jaccard_distance_sparse`` is
 its memory-light distance, ``jaccard_distance_dense`` the readable oracle it is
-tested against, and ``pseudo_label_stats`` summarises a labelling.
+tested against, and ``pseudo_label_stats`` summarises a labelling. The
+k-reciprocal encoding itself (:mod:`robustreid.clustering.kreciprocal`) is
+shared with the re-ranking of :mod:`robustreid.evaluation`.
 """
 
 from robustreid.clustering.jaccard_dense import jaccard_distance_dense

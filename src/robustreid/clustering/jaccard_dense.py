@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from robustreid.clustering._features import FeatureArray, normalized_features
-from robustreid.clustering._kreciprocal import NeighbourhoodSizes, jaccard_from_min_sums
+from robustreid.clustering.kreciprocal import NeighbourhoodSizes, jaccard_from_min_sums
 
 
 def jaccard_distance_dense(features: FeatureArray, k1: int = 30, k2: int = 6) -> np.ndarray:

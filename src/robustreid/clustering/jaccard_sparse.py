@@ -1,16 +1,11 @@
 """The k-reciprocal Jaccard distance as a sparse graph: O(N*k) memory, no N x N array.
 
 Same definition as :func:`robustreid.clustering.jaccard_distance_dense`, but
-every per-sample set is a row of a sparse matrix, so each step is one sparse
-operation over all samples:
-
-* R(i, k1) = forward kNN graph AND its transpose;
-* the 2/3-overlap test reads ``R @ R_half`` on R's pattern (R_half is
-  symmetric, so that product counts ``|R(i, k1) & R(j, k1/2)|``);
-* the expansion is ``R + accepted @ R_half``;
-* the local query expansion is a product with the kNN-averaging matrix;
-* the Jaccard distance is only computed where two rows share support: all
-  other pairs are at distance 1, which is why they are not stored.
+every per-sample set is a row of a sparse matrix
+(:mod:`robustreid.clustering.kreciprocal`), so each step is one sparse
+operation over all samples. What is particular to pseudo-labelling is here:
+the ranking comes from a kNN search of the features, and the weights are a
+softmax of ``-(2 - 2 cos)`` read from that search where possible.
 """
 
 from __future__ import annotations
@@ -20,8 +15,12 @@ import scipy.sparse as sp
 import torch
 
 from robustreid.clustering._features import FeatureArray, normalized_features
-from robustreid.clustering._kreciprocal import NeighbourhoodSizes, jaccard_from_min_sums
-from robustreid.clustering._min_sums import shared_min_sums
+from robustreid.clustering.kreciprocal import (
+    NeighbourhoodSizes,
+    expanded_sets,
+    local_query_expansion,
+    sparse_jaccard_distance,
+)
 from robustreid.clustering.neighbours import KnnBackend, knn
 
 _DOT_CHUNK = 4096  # pairs per gather of two (chunk, d) feature blocks
@@ -48,15 +47,10 @@ def jaccard_distance_sparse(
     if neighbours is None:
         neighbours = knn(x, sizes.searched, knn_backend)
     similarities, ranked = _first_columns(neighbours, x.shape[0], sizes.searched)
-    reciprocal = _reciprocal_graph(ranked)
-    expanded = _expanded_sets(reciprocal, _reciprocal_graph(ranked[:, : sizes.half]))
-    weights = _softmax_weights(expanded, x, similarities, ranked)
+    weights = _softmax_weights(expanded_sets(ranked, sizes), x, similarities, ranked)
     if k2 > 1:
-        weights = _rows_of(ranked[:, : sizes.expansion], 1 / sizes.expansion) @ weights
-    min_sums = shared_min_sums(weights)
-    # A new matrix on the same pattern: scipy arithmetic would drop the explicit zeros.
-    distances = jaccard_from_min_sums(min_sums.data)
-    return sp.csr_matrix((distances, min_sums.indices, min_sums.indptr), shape=min_sums.shape)
+        weights = local_query_expansion(weights, ranked, sizes)
+    return sparse_jaccard_distance(weights.sorted_indices())  # the reference sums minima in column order
 
 
 def _first_columns(
@@ -69,36 +63,6 @@ def _first_columns(
             f"got similarities {similarities.shape} and indices {indices.shape}"
         )
     return similarities[:, :k], indices[:, :k]
-
-
-def _rows_of(columns: np.ndarray, value: float, dtype: type = np.float32) -> sp.csr_matrix:
-    """Square CSR matrix with ``value`` at ``(i, columns[i, t])`` for every t."""
-    n, width = columns.shape
-    data = np.full(columns.size, value, dtype=dtype)
-    return sp.csr_matrix((data, columns.ravel(), np.arange(0, n * width + 1, width)), shape=(n, n))
-
-
-def _reciprocal_graph(ranked: np.ndarray) -> sp.csr_matrix:
-    """Ones at (i, j) when j ranks among i's neighbours and i among j's (symmetric)."""
-    forward = _rows_of(ranked, 1, np.int32)
-    return forward.multiply(forward.T).tocsr()
-
-
-def _expanded_sets(reciprocal: sp.csr_matrix, reciprocal_half: sp.csr_matrix) -> sp.csr_matrix:
-    """R(i, k1) plus every R(j, k1/2), j in R(i, k1), that lies mostly (> 2/3) inside it."""
-    overlaps = (reciprocal @ reciprocal_half).multiply(reciprocal).tocoo()
-    half_sizes = np.diff(reciprocal_half.indptr)
-    accepted = overlaps.data > 2 / 3 * half_sizes[overlaps.col]
-    candidates = sp.csr_matrix(
-        (
-            np.ones(np.count_nonzero(accepted), dtype=np.int32),
-            (overlaps.row[accepted], overlaps.col[accepted]),
-        ),
-        shape=reciprocal.shape,
-    )
-    expanded = (reciprocal + candidates @ reciprocal_half).tocsr()
-    expanded.sort_indices()
-    return expanded
 
 
 def _softmax_weights(

@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from robustreid.errors import ConfigError
+
 SPLITS = ("train", "query", "gallery")
 
 
@@ -45,7 +47,7 @@ class ReidDataset:
 
     def split(self, name: str) -> list[ImageItem]:
         if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; use {', '.join(SPLITS)}")
+            raise ConfigError(f"unknown split {name!r}; use {', '.join(SPLITS)}")
         return getattr(self, name)
 
     def split_counts(self, name: str) -> tuple[int, int, int]:

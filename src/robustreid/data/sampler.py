@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import numpy as np
 from torch.utils.data import Sampler
 
+from robustreid.errors import ConfigError
+
 
 class PKBatchSampler(Sampler[list[int]]):
     def __init__(
@@ -26,7 +28,9 @@ class PKBatchSampler(Sampler[list[int]]):
         seed: int,
     ) -> None:
         if batch_size % num_instances:
-            raise ValueError(f"batch_size {batch_size} must be a multiple of num_instances {num_instances}")
+            raise ConfigError(
+                f"optim.batch_size {batch_size} must be a multiple of optim.num_instances {num_instances}"
+            )
         labels = np.asarray(labels)
         self.members = [np.flatnonzero(labels == c) for c in np.unique(labels[labels >= 0])]
         if not self.members:

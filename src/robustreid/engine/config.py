@@ -15,7 +15,9 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from robustreid.memory.saa import SAAConfig
+from robustreid.errors import ConfigError
+from robustreid.memory.cluster_memory import MemoryConfig
+from robustreid.models.config import ModelConfig
 
 
 @dataclass
@@ -30,31 +32,12 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
-    backbone: str = "efficientnet_lite2"
-    pretrained: bool = True
-    weights: str | None = None
-    last_stride: int = 1
-    pooling: str = "gem"
-    frozen_stages: int = 0  # leading backbone blocks (stem first) kept at ImageNet weights
-
-
-@dataclass
 class ClusterConfig:
     eps: float = 0.6
     min_samples: int = 4
     k1: int = 30
     k2: int = 6
     method: str = "sparse"
-
-
-@dataclass
-class MemoryConfig:
-    temperature: float = 0.05
-    momentum: float = 0.1
-    init: str = "mean"  # prototype initialisation strategy
-    update: str = "hard"  # memory update strategy
-    saa: SAAConfig = field(default_factory=SAAConfig)  # used by init csa / mean+saa and update hps
 
 
 @dataclass
@@ -95,10 +78,6 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-
-
-class ConfigError(ValueError):
-    """A config file or override names an unknown key or has a value of the wrong type."""
 
 
 BASE_KEY = "_base_"

@@ -89,20 +89,3 @@ def evaluate_model(
         rerank=rerank,
     )
     return metrics, query_features, gallery_features
-
-
-def load_checkpoint_model(path: str, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
-    """A trained model from a run's checkpoint (``model_best.pth`` or ``checkpoint.pth``) and its config.
-
-    The architecture comes from the config saved inside the checkpoint, so no
-    ImageNet weights are needed to rebuild it.
-    """
-    from robustreid.models import build_model
-
-    state = torch.load(path, map_location=device, weights_only=False)
-    if "model" not in state or "config" not in state:
-        raise ValueError(f"{path} is not a robustreid checkpoint (expected keys 'model' and 'config')")
-    m = state["config"]["model"]
-    model = build_model(m["backbone"], pretrained=False, last_stride=m["last_stride"], pooling=m["pooling"])
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), state["config"]

@@ -1,4 +1,4 @@
-"""Evaluation: Market-1501 ranking metrics (mAP, CMC, mINP) and k-reciprocal re-ranking."""
+"""Evaluation: Market-1501 ranking metrics (mAP, CMC, mINP), ranked lists and k-reciprocal re-ranking."""
 
 from robustreid.evaluation.ranking import (
     RankMetrics,
@@ -6,6 +6,7 @@ from robustreid.evaluation.ranking import (
     evaluate_features,
     evaluate_rank,
     format_metrics,
+    top_matches,
 )
 from robustreid.evaluation.rerank import re_ranking
 
@@ -16,4 +17,5 @@ __all__ = [
     "evaluate_rank",
     "format_metrics",
     "re_ranking",
+    "top_matches",
 ]

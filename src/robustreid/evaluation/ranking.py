@@ -21,6 +21,9 @@ How it is computed, and why it scales to MSMT17 (11,659 x 82,161):
   binary searches replaces the full ``argsort -> gather -> cumsum`` chain.
 * Ties are broken by gallery order, exactly as a stable sort would rank
   them, so results are deterministic and independent of the sort kernel.
+
+The same filtering, tie order and chunking give the top-k ranked lists
+(:func:`top_matches`) that pictures of the results show.
 """
 
 from __future__ import annotations
@@ -32,10 +35,15 @@ from typing import NamedTuple, TypedDict
 import numpy as np
 import torch
 
-from robustreid.evaluation.rerank import re_ranking
+from robustreid.evaluation.rerank import re_ranked_rows
 
 DEFAULT_CHUNK_SIZE = 256
 """Queries per chunk: 256 x 82,161 float32 distances (MSMT17) is ~84 MB, twice that with the sorted copy."""
+
+_NAN_DISTANCES = "distances contain NaN; check the features for NaN or infinite values"
+
+DistanceRows = Callable[[slice], np.ndarray]
+"""``distance_rows(rows)``: the float32 (rows, N_gallery) distances of a slice of queries."""
 
 
 class RankMetrics(TypedDict):
@@ -45,6 +53,19 @@ class RankMetrics(TypedDict):
     cmc: np.ndarray  # cmc[k] = fraction of valid queries with a true match within the top k + 1
     mINP: float
     num_valid_queries: int
+
+
+class _Matches(NamedTuple):
+    """A chunk's gallery items of the queries' identities, padded to (n_queries, K).
+
+    ``indices`` are ascending along a row; ``present`` marks the real entries
+    (not padding); ``excluded`` those the protocol removes from the query's
+    ranked list: its identity under its own camera, when ``camera_filter``.
+    """
+
+    indices: np.ndarray
+    present: np.ndarray
+    excluded: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -60,15 +81,17 @@ class _GalleryIdentities:
         order = np.argsort(gallery_pids, kind="stable")
         return cls(order, gallery_pids[order], gallery_camids)
 
-    def matches_of(self, query_pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Gallery indices of each query's identity, padded to (n_queries, K), and the real-entry mask."""
+    def matches_of(self, query_pids: np.ndarray, query_camids: np.ndarray, camera_filter: bool) -> _Matches:
+        """The gallery items of each query's identity, and which of them the protocol removes."""
         starts = np.searchsorted(self.sorted_pids, query_pids, side="left")
         counts = np.searchsorted(self.sorted_pids, query_pids, side="right") - starts
         width = int(counts.max(initial=0))
         offsets = np.arange(width)
         present = offsets < counts[:, None]
-        positions = np.where(present, starts[:, None] + offsets, 0)
-        return self.indices_by_pid[positions], present
+        indices = self.indices_by_pid[np.where(present, starts[:, None] + offsets, 0)]
+        same_camera = self.camids[indices] == query_camids[:, None]
+        excluded = present & same_camera if camera_filter else np.zeros_like(present)
+        return _Matches(indices, present, excluded)
 
 
 @dataclass(frozen=True)
@@ -105,7 +128,7 @@ def _items_ranked_before(
     """For each ``wanted`` match, how many gallery items a stable sort of its row would place before it."""
     sorted_rows = np.sort(dist, axis=1)
     if np.isnan(sorted_rows[:, -1]).any():  # np.sort puts NaN last
-        raise ValueError("distances contain NaN; check the features for NaN or infinite values")
+        raise ValueError(_NAN_DISTANCES)
     sorted_t, match_t = torch.from_numpy(sorted_rows), torch.from_numpy(np.ascontiguousarray(match_dist))
     smaller = torch.searchsorted(sorted_t, match_t, side="left").numpy()
     not_larger = torch.searchsorted(sorted_t, match_t, side="right").numpy()
@@ -123,10 +146,8 @@ def _score_chunk(
     camera_filter: bool,
 ) -> _QueryScores:
     """The one ranking core: AP, INP and first-match rank of a chunk of queries from their distance rows."""
-    match_idx, present = gallery.matches_of(query_pids)
+    match_idx, present, excluded = gallery.matches_of(query_pids, query_camids, camera_filter)
     match_dist = np.take_along_axis(dist, match_idx, axis=1)
-    same_camera = gallery.camids[match_idx] == query_camids[:, None]
-    excluded = present & same_camera if camera_filter else np.zeros_like(present)
     positive = present & ~excluded
 
     # A match j precedes match i under the stable order: closer, or equally close and earlier in the
@@ -209,13 +230,13 @@ def _query_chunks(num_query: int, chunk_size: int | None) -> list[slice]:
 
 
 def _evaluate_in_chunks(
-    distance_rows: Callable[[slice], np.ndarray],
+    distance_rows: DistanceRows,
     labels: _Labels,
     max_rank: int,
     camera_filter: bool,
     chunk_size: int | None,
 ) -> RankMetrics:
-    """Score queries ``chunk_size`` at a time; ``distance_rows(rows)`` yields their float32 distance rows."""
+    """Score queries ``chunk_size`` at a time, whatever their distances are computed from."""
     if max_rank < 1:
         raise ValueError(f"max_rank must be >= 1, got {max_rank}")
     gallery = _GalleryIdentities.build(labels.gallery_pids, labels.gallery_camids)
@@ -226,6 +247,17 @@ def _evaluate_in_chunks(
         for rows in _query_chunks(len(labels.query_pids), chunk_size)
     ]
     return _summarise(scores, max_rank)
+
+
+def _matrix_rows(distmat: np.ndarray | torch.Tensor) -> DistanceRows:
+    """Rows of a precomputed query x gallery matrix (numpy or torch, any device), as float32 numpy."""
+
+    def distance_rows(rows: slice) -> np.ndarray:
+        chunk = distmat[rows]
+        chunk = chunk.detach().cpu().numpy() if isinstance(chunk, torch.Tensor) else chunk
+        return np.ascontiguousarray(chunk, dtype=np.float32)
+
+    return distance_rows
 
 
 def evaluate_rank(
@@ -246,14 +278,71 @@ def evaluate_rank(
     (``None``: all at once); results do not depend on it. Raises
     ``ValueError`` when no query has a true match.
     """
-
-    def distance_rows(rows: slice) -> np.ndarray:
-        chunk = distmat[rows]
-        chunk = chunk.detach().cpu().numpy() if isinstance(chunk, torch.Tensor) else chunk
-        return np.ascontiguousarray(chunk, dtype=np.float32)
-
     labels = _check_labels(query_pids, gallery_pids, query_camids, gallery_camids, *distmat.shape)
-    return _evaluate_in_chunks(distance_rows, labels, max_rank, camera_filter, chunk_size)
+    return _evaluate_in_chunks(_matrix_rows(distmat), labels, max_rank, camera_filter, chunk_size)
+
+
+def _first_k_in_stable_order(dist: np.ndarray, k: int) -> np.ndarray:
+    """Columns of each row's k smallest values, in the order a stable argsort puts them.
+
+    A selection is O(N_gallery) per row where a sort is O(N_gallery log
+    N_gallery), but it orders ties arbitrarily; so only the k-th smallest value
+    is taken from it, every smaller item is kept, and the items equal to it
+    fill the remaining places in gallery order, as a stable sort would.
+    """
+    kth = torch.kthvalue(torch.from_numpy(dist), k, dim=1, keepdim=True).values.numpy()
+    closer, at_kth = dist < kth, dist == kth
+    places_left = k - np.count_nonzero(closer, axis=1, keepdims=True)
+    chosen = closer | (at_kth & (np.cumsum(at_kth, axis=1, dtype=np.int32) <= places_left))
+    columns = np.nonzero(chosen)[1].reshape(len(dist), k)  # ascending within a row
+    order = np.argsort(np.take_along_axis(dist, columns, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(columns, order, axis=1)
+
+
+def _nearest_valid(dist: np.ndarray, matches: _Matches, k: int) -> np.ndarray:
+    """The k nearest gallery columns of each row once the protocol's removed items are moved to +inf."""
+    if np.isnan(dist).any():
+        raise ValueError(_NAN_DISTANCES)
+    dist = dist.copy()  # the rows may be a view of the caller's matrix
+    rows, slots = np.nonzero(matches.excluded)
+    dist[rows, matches.indices[rows, slots]] = np.inf
+    return _first_k_in_stable_order(dist, k)
+
+
+def top_matches(
+    distmat: np.ndarray | torch.Tensor,
+    query_pids,
+    gallery_pids,
+    query_camids,
+    gallery_camids,
+    k: int,
+    camera_filter: bool = True,
+    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+) -> np.ndarray:
+    """Each query's ``k`` nearest gallery indices under the protocol: an (N_q, min(k, N_g)) int64 array.
+
+    The ranked lists :func:`evaluate_rank` scores, so that pictures of them
+    show what the metrics measured: the gallery items of the query's identity
+    under its own camera are removed (unless ``camera_filter=False``), and ties
+    go to the earlier gallery item. Removed items rank at +inf, so they only
+    appear at the end of a row with fewer than ``k`` other items. Arguments
+    as :func:`evaluate_rank`; a selection per row instead of a full sort.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    labels = _check_labels(query_pids, gallery_pids, query_camids, gallery_camids, *distmat.shape)
+    gallery = _GalleryIdentities.build(labels.gallery_pids, labels.gallery_camids)
+    distance_rows, width = _matrix_rows(distmat), min(k, distmat.shape[1])
+    chunks = [
+        _nearest_valid(
+            distance_rows(rows),
+            gallery.matches_of(labels.query_pids[rows], labels.query_camids[rows], camera_filter),
+            width,
+        )
+        for rows in _query_chunks(len(labels.query_pids), chunk_size)
+    ]
+    no_queries = np.empty((0, width), dtype=np.int64)  # gives the result its shape when there are none
+    return np.concatenate([no_queries, *chunks])
 
 
 def _unit_rows(features: np.ndarray | torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
@@ -263,6 +352,11 @@ def _unit_rows(features: np.ndarray | torch.Tensor, device: torch.device | None 
 def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``1 - a @ b.T`` for L2-normalised rows, built in place to keep one matrix in memory."""
     return torch.mm(a, b.T).neg_().add_(1.0)
+
+
+def _cosine_rows(query: torch.Tensor, gallery: torch.Tensor) -> DistanceRows:
+    """Cosine distances of a slice of queries, on the gallery's device: no N_q x N_g matrix is ever built."""
+    return lambda rows: cosine_distance(query[rows], gallery).cpu().numpy()
 
 
 def evaluate_features(
@@ -282,18 +376,19 @@ def evaluate_features(
 ) -> RankMetrics:
     """Ranking metrics from features, with cosine distance on L2-normalised rows (numpy or torch input).
 
-    Without re-ranking the distance is computed ``chunk_size`` queries at a
-    time on the gallery's device, so the full query x gallery matrix never
-    exists and memory stays bounded (MSMT17 fits in a few GB). With
-    ``rerank=True`` the k-reciprocal re-ranking (:func:`re_ranking`, with
-    ``k1``, ``k2``, ``lambda_value``) needs the dense
+    The distances are computed ``chunk_size`` queries at a time and scored
+    as they come, so the full query x gallery matrix never exists and memory
+    stays bounded (MSMT17 fits in a few GB). ``rerank=True`` applies the
+    k-reciprocal re-ranking (:func:`re_ranking`, with ``k1``, ``k2``,
+    ``lambda_value``) to those distances; it needs the dense
     (N_q + N_g) x (N_q + N_g) distances: O((N_q + N_g)^2) time and memory,
     about 1.5 GB for Market-1501 and far too much for MSMT17 on most machines.
     """
     gallery = _unit_rows(gallery_feats)
     query = _unit_rows(query_feats, gallery.device)
+    labels = _check_labels(query_pids, gallery_pids, query_camids, gallery_camids, len(query), len(gallery))
     if rerank:
-        distmat = re_ranking(
+        distance_rows = re_ranked_rows(
             cosine_distance(query, gallery).cpu().numpy(),
             cosine_distance(query, query).cpu().numpy(),
             cosine_distance(gallery, gallery).cpu().numpy(),
@@ -301,24 +396,9 @@ def evaluate_features(
             k2,
             lambda_value,
         )
-        return evaluate_rank(
-            distmat,
-            query_pids,
-            gallery_pids,
-            query_camids,
-            gallery_camids,
-            max_rank,
-            camera_filter,
-            chunk_size,
-        )
-    labels = _check_labels(query_pids, gallery_pids, query_camids, gallery_camids, len(query), len(gallery))
-    return _evaluate_in_chunks(
-        lambda rows: cosine_distance(query[rows], gallery).cpu().numpy(),
-        labels,
-        max_rank,
-        camera_filter,
-        chunk_size,
-    )
+    else:
+        distance_rows = _cosine_rows(query, gallery)
+    return _evaluate_in_chunks(distance_rows, labels, max_rank, camera_filter, chunk_size)
 
 
 def format_metrics(results: RankMetrics, ranks: tuple[int, ...] = (1, 5, 10)) -> str:

@@ -6,6 +6,7 @@ Importing the package registers every strategy: ``mean`` (init), ``mean`` / ``ha
 """
 
 from robustreid.memory import robust, strategies  # noqa: F401  (registration side effects)
-from robustreid.memory.cluster_memory import ClusterMemory, momentum_update
+from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig, momentum_update
+from robustreid.memory.strategies import InitContext, MemoryState, UpdateContext
 
-__all__ = ["ClusterMemory", "momentum_update"]
+__all__ = ["ClusterMemory", "InitContext", "MemoryConfig", "MemoryState", "UpdateContext", "momentum_update"]

@@ -8,22 +8,21 @@
 * ``update="hps"``: per pseudo-class in a batch, the member with the highest SAA
   dispersion degree (the hardest positive) updates the prototype.
 
-The SAA, its optimiser and the per-sample dispersion live in ``memory.state``
-under :data:`SAA_STATE`: the module is warm-started from the previous epoch
-(features drift slowly), and HPS finds there what CSA computed. Options come from
-:class:`robustreid.memory.saa.SAAConfig` passed as ``options``.
+The SAA, its optimiser and the per-sample dispersion are the memory state's
+:class:`~robustreid.memory.saa.SAAState`: the module is warm-started from the
+previous epoch (features drift slowly), and HPS finds there what CSA computed.
+Options come from :class:`robustreid.memory.saa.SAAConfig`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 
+from robustreid.errors import ConfigError
 from robustreid.memory.saa import (
     DISPERSION,
     SAAConfig,
+    SAAState,
     SelfAttentionAggregator,
     aggregate_clusters,
     train_saa,
@@ -31,130 +30,90 @@ from robustreid.memory.saa import (
 from robustreid.memory.strategies import (
     MEMORY_UPDATE,
     PROTOTYPE_INIT,
+    InitContext,
+    MemoryState,
+    UpdateContext,
     mean_prototypes,
     update_by_highest_score,
 )
 
-SAA_STATE = "saa"
-
-
-@dataclass
-class SAAState:
-    """What CSA leaves for HPS; per-sample tensors are indexed by dataset position."""
-
-    module: SelfAttentionAggregator
-    optimizer: torch.optim.Optimizer
-    dispersion: torch.Tensor | None = None  # (N,), NaN for samples outside every cluster
-    likely_noise: torch.Tensor | None = None  # (N,) bool, dispersion above options.noise_quantile
-    losses: list[float] | None = None  # the SAA objective over the last epoch's steps
-
 
 @PROTOTYPE_INIT.register("csa")
-def saa_prototypes(
-    features: torch.Tensor,
-    labels: torch.Tensor,
-    num_clusters: int,
-    *,
-    state: dict[str, Any],
-    sample_index: torch.Tensor,
-    options: SAAConfig | None = None,
-    **_: Any,
-) -> torch.Tensor:
+def saa_prototypes(ctx: InitContext) -> torch.Tensor:
     """CSA: prototypes aggregated by an SAA trained this epoch on these features."""
-    return _train_and_measure(features, labels, num_clusters, state, sample_index, options or SAAConfig())
+    return _train_and_measure(ctx)
 
 
 @PROTOTYPE_INIT.register("mean+saa")
-def mean_prototypes_with_trained_saa(
-    features: torch.Tensor,
-    labels: torch.Tensor,
-    num_clusters: int,
-    *,
-    state: dict[str, Any],
-    sample_index: torch.Tensor,
-    options: SAAConfig | None = None,
-    **_: Any,
-) -> torch.Tensor:
+def mean_prototypes_with_trained_saa(ctx: InitContext) -> torch.Tensor:
     """Mean prototypes, SAA trained all the same so that ``update="hps"`` can run without CSA."""
-    _train_and_measure(features, labels, num_clusters, state, sample_index, options or SAAConfig())
-    return mean_prototypes(features, labels, num_clusters)
+    _train_and_measure(ctx)
+    return mean_prototypes(ctx.features, ctx.labels, ctx.num_clusters)
 
 
 @MEMORY_UPDATE.register("hps")
-def update_by_hardest_positive(
-    features: torch.Tensor,
-    targets: torch.Tensor,
-    prototypes: torch.Tensor,
-    *,
-    state: dict[str, Any],
-    indices: torch.Tensor,
-    options: SAAConfig | None = None,
-    **_: Any,
-) -> torch.Tensor:
+def update_by_hardest_positive(ctx: UpdateContext) -> torch.Tensor:
     """HPS: per class in the batch, the sample with the highest SAA dispersion updates the prototype.
 
     Samples that the epoch's dispersion marks as likely noise take no part (with
     ``noise_quantile < 1``): otherwise the "hardest positive" is, most often, a
     clustering mistake. A class whose batch members are all flagged is not updated.
     """
-    options = options or SAAConfig()
-    saa_state = _saa_state(state)
-    if options.dispersion_source == "epoch":
-        dispersion = saa_state.dispersion[indices]
-    elif options.dispersion_source == "batch":
-        _, dispersion = _aggregate(saa_state.module, features, targets, len(prototypes), options)
+    saa_state = _trained_saa(ctx.state)
+    if ctx.indices is None:
+        raise ValueError('update "hps" needs the dataset positions of the batch (UpdateContext.indices)')
+    if ctx.options.dispersion_source == "epoch":
+        dispersion = saa_state.dispersion[ctx.indices]
+    elif ctx.options.dispersion_source == "batch":
+        _, dispersion = _aggregate(
+            saa_state.module, ctx.features, ctx.targets, len(ctx.prototypes), ctx.options
+        )
     else:
-        raise ValueError(f"unknown SAA dispersion_source {options.dispersion_source!r}; use epoch or batch")
-    kept = (~saa_state.likely_noise[indices]).nonzero().squeeze(1)
-    return kept[update_by_highest_score(targets[kept], dispersion[kept])]
+        raise ConfigError(
+            f"unknown memory.saa.dispersion_source {ctx.options.dispersion_source!r}; use epoch or batch"
+        )
+    kept = (~saa_state.likely_noise[ctx.indices]).nonzero().squeeze(1)
+    return kept[update_by_highest_score(ctx.targets[kept], dispersion[kept])]
 
 
-def _saa_state(state: dict[str, Any]) -> SAAState:
-    if SAA_STATE not in state:
-        raise RuntimeError(
-            'update "hps" needs the SAA that init "csa" or "mean+saa" trains; '
+def _trained_saa(state: MemoryState) -> SAAState:
+    if state.saa is None:
+        raise ConfigError(
+            'memory.update "hps" needs the SAA that memory.init "csa" or "mean+saa" trains; '
             f"this memory has none (init strategies: {', '.join(PROTOTYPE_INIT.names())})"
         )
-    return state[SAA_STATE]
+    return state.saa
 
 
-def _train_and_measure(
-    features: torch.Tensor,
-    labels: torch.Tensor,
-    num_clusters: int,
-    state: dict[str, Any],
-    sample_index: torch.Tensor,
-    options: SAAConfig,
-) -> torch.Tensor:
+def _train_and_measure(ctx: InitContext) -> torch.Tensor:
     """Train the (warm-started) SAA, store every member's dispersion, return the SAA prototypes."""
-    features = features.float()
-    saa_state = _warm_saa(state, features.shape[1], features.device, options)
+    features, options = ctx.features.float(), ctx.options
+    saa_state = _warm_saa(ctx.state, features.shape[1], features.device, options)
     saa_state.losses = train_saa(
         saa_state.module,
         saa_state.optimizer,
         features,
-        labels,
-        num_clusters,
+        ctx.labels,
+        ctx.num_clusters,
         options.steps,
         options.objective,
         **options.objective_options(),
     )
     with torch.no_grad():
-        prototypes, dispersion = _aggregate(saa_state.module, features, labels, num_clusters, options)
-    size = int(sample_index.max()) + 1 if len(sample_index) else 0
+        prototypes, dispersion = _aggregate(saa_state.module, features, ctx.labels, ctx.num_clusters, options)
+    size = int(ctx.sample_index.max()) + 1 if len(ctx.sample_index) else 0
     saa_state.dispersion = torch.full((size,), float("nan"), device=features.device)
-    saa_state.dispersion[sample_index] = dispersion
+    saa_state.dispersion[ctx.sample_index] = dispersion
     threshold = torch.quantile(dispersion, options.noise_quantile) if len(dispersion) else 0.0
     saa_state.likely_noise = saa_state.dispersion > threshold
     return prototypes
 
 
-def _warm_saa(state: dict[str, Any], feature_dim: int, device: torch.device, options: SAAConfig) -> SAAState:
+def _warm_saa(state: MemoryState, feature_dim: int, device: torch.device, options: SAAConfig) -> SAAState:
     """The SAA of the previous epoch, or a new one (untrained: it aggregates by the mean)."""
-    if SAA_STATE not in state:
-        module = SelfAttentionAggregator(feature_dim, options.width, options.heads, options.layers).to(device)
-        state[SAA_STATE] = SAAState(module, torch.optim.Adam(module.parameters(), lr=options.lr))
-    return state[SAA_STATE]
+    if state.saa is None:
+        state.saa = SAAState.new(feature_dim, options, device)
+    return state.saa
 
 
 def _aggregate(

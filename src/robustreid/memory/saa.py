@@ -123,6 +123,52 @@ class SelfAttentionAggregator(nn.Module):
         return logits.softmax(dim=-1).mean(dim=1)
 
 
+@dataclass
+class SAAState:
+    """The SAA that CSA trains each epoch (warm-started) and what HPS reads from it.
+
+    Per-sample tensors are indexed by dataset position. :meth:`state_dict` holds only
+    tensors and plain values, so a checkpoint that carries it loads with
+    ``torch.load(weights_only=True)``.
+    """
+
+    module: SelfAttentionAggregator
+    optimizer: torch.optim.Optimizer
+    dispersion: torch.Tensor | None = None  # (N,), NaN for samples outside every cluster
+    likely_noise: torch.Tensor | None = None  # (N,) bool, dispersion above options.noise_quantile
+    losses: list[float] | None = None  # the SAA objective over the last epoch's steps
+
+    @classmethod
+    def new(cls, feature_dim: int, options: SAAConfig, device: torch.device | str = "cpu") -> SAAState:
+        """An untrained SAA (it aggregates by the mean) and its optimiser."""
+        module = SelfAttentionAggregator(feature_dim, options.width, options.heads, options.layers).to(device)
+        return cls(module, torch.optim.Adam(module.parameters(), lr=options.lr))
+
+    def state_dict(self) -> dict[str, object]:
+        return {
+            "module": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "dispersion": self.dispersion,
+            "likely_noise": self.likely_noise,
+            "losses": self.losses,
+        }
+
+    @classmethod
+    def from_state_dict(
+        cls, saved: dict[str, object], options: SAAConfig, device: torch.device | str = "cpu"
+    ) -> SAAState:
+        feature_dim = saved["module"]["project.0.weight"].shape[1]
+        state = cls.new(feature_dim, options, device)
+        state.module.load_state_dict(saved["module"])
+        state.optimizer.load_state_dict(saved["optimizer"])
+        state.dispersion, state.likely_noise, state.losses = (
+            saved["dispersion"],
+            saved["likely_noise"],
+            saved["losses"],
+        )
+        return state
+
+
 # ---------------------------------------------------------------- sets of members
 @dataclass
 class PackedSets:

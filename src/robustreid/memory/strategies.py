@@ -1,46 +1,96 @@
 """Prototype initialisation and memory update strategies, selected by name in the config.
 
-An *init* strategy maps (member features, labels, number of clusters) to one
-prototype per cluster. An *update* strategy picks which batch samples update their
-class prototypes and returns their batch positions (in the order to apply them);
+An *init* strategy maps an :class:`InitContext` (the clustered members of an epoch)
+to one prototype per cluster. An *update* strategy maps an :class:`UpdateContext`
+(a training batch) to the batch positions of the samples that update their class
+prototypes, in the order to apply them;
 :func:`robustreid.memory.cluster_memory.momentum_update` then applies them.
 Positions rather than features, so that the trainer can also tell *which* samples
-moved the memory (a diagnostic). Adding a strategy is one registered function.
+moved the memory (a diagnostic). Both contexts carry the memory's
+:class:`MemoryState`, where an init strategy leaves what an update strategy reads
+(the SAA that CSA trains and HPS ranks with). Adding a strategy is one registered
+function.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
 
 import torch
 
+from robustreid.memory.saa import SAAConfig, SAAState
 from robustreid.utils.registry import Registry
 
-InitFn = Callable[..., torch.Tensor]
-UpdateFn = Callable[..., torch.Tensor]
+
+@dataclass
+class MemoryState:
+    """What strategies carry across batches and epochs; saved in the training checkpoint."""
+
+    saa: SAAState | None = None  # trained by init "csa" / "mean+saa", read by update "hps"
+
+    def state_dict(self) -> dict[str, object]:
+        return {"saa": self.saa.state_dict() if self.saa is not None else None}
+
+    def load_state_dict(
+        self, saved: dict[str, object], options: SAAConfig, device: torch.device | str = "cpu"
+    ) -> None:
+        self.saa = (
+            SAAState.from_state_dict(saved["saa"], options, device) if saved["saa"] is not None else None
+        )
+
+
+@dataclass
+class InitContext:
+    """An epoch's clustered samples (outliers removed) and what the init strategy may use."""
+
+    features: torch.Tensor  # (M, D) member features
+    labels: torch.Tensor  # (M,) cluster ids 0..C-1
+    num_clusters: int
+    sample_index: torch.Tensor  # (M,) dataset position of each member
+    state: MemoryState = field(default_factory=MemoryState)
+    options: SAAConfig = field(default_factory=SAAConfig)
+
+
+@dataclass
+class UpdateContext:
+    """A training batch and what the update strategy may use."""
+
+    features: torch.Tensor  # (B, D) L2-normalised batch features
+    targets: torch.Tensor  # (B,) pseudo-labels
+    prototypes: torch.Tensor  # (C, D) the memory before this update
+    indices: torch.Tensor | None = (
+        None  # (B,) dataset positions, needed by strategies that read per-sample state
+    )
+    state: MemoryState = field(default_factory=MemoryState)
+    options: SAAConfig = field(default_factory=SAAConfig)
+
+
+InitFn = Callable[[InitContext], torch.Tensor]
+UpdateFn = Callable[[UpdateContext], torch.Tensor]
 
 PROTOTYPE_INIT: Registry[InitFn] = Registry("prototype init")
 MEMORY_UPDATE: Registry[UpdateFn] = Registry("memory update")
 
 
-@PROTOTYPE_INIT.register("mean")
-def mean_prototypes(
-    features: torch.Tensor, labels: torch.Tensor, num_clusters: int, **_: Any
-) -> torch.Tensor:
-    """Cluster Contrast: the mean of each cluster's member features."""
+def mean_prototypes(features: torch.Tensor, labels: torch.Tensor, num_clusters: int) -> torch.Tensor:
+    """The mean of each cluster's member features (a zero row for a cluster without members)."""
     sums = torch.zeros(num_clusters, features.shape[1], dtype=torch.float32, device=features.device)
     sums.index_add_(0, labels, features.float())
     counts = torch.bincount(labels, minlength=num_clusters).clamp(min=1)
     return sums / counts[:, None]
 
 
+@PROTOTYPE_INIT.register("mean")
+def init_by_mean(ctx: InitContext) -> torch.Tensor:
+    """Cluster Contrast: the mean of each cluster's member features."""
+    return mean_prototypes(ctx.features, ctx.labels, ctx.num_clusters)
+
+
 @MEMORY_UPDATE.register("mean")
-def update_by_every_sample(
-    features: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor, **_: Any
-) -> torch.Tensor:
+def update_by_every_sample(ctx: UpdateContext) -> torch.Tensor:
     """Every sample in the batch updates its class prototype."""
-    return torch.arange(len(targets), device=targets.device)
+    return torch.arange(len(ctx.targets), device=ctx.targets.device)
 
 
 def update_by_highest_score(targets: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
@@ -55,9 +105,7 @@ def update_by_highest_score(targets: torch.Tensor, scores: torch.Tensor) -> torc
 
 
 @MEMORY_UPDATE.register("hard")
-def update_by_hardest_by_cosine(
-    features: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor, **_: Any
-) -> torch.Tensor:
+def update_by_hardest_by_cosine(ctx: UpdateContext) -> torch.Tensor:
     """Cluster Contrast "hard": the sample least similar to its current prototype."""
-    similarity = (features * prototypes[targets]).sum(dim=1)
-    return update_by_highest_score(targets, -similarity)
+    similarity = (ctx.features * ctx.prototypes[ctx.targets]).sum(dim=1)
+    return update_by_highest_score(ctx.targets, -similarity)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robustreid.errors import CheckpointError, ConfigError
 from robustreid.models.registry import BACKBONES, validate_last_stride
 from robustreid.models.weights import PackagedWeights, StateDict, load_state_dict_file, load_strictly
 
@@ -251,11 +252,11 @@ def _rename_key(key: str, block_paths: list[str], source: str) -> str:
     if module == "_blocks" and len(rest) > 2 and rest[0].isdigit() and rest[1] in BLOCK_NAMES:
         index = int(rest[0])
         if index >= len(block_paths):
-            raise ValueError(
+            raise CheckpointError(
                 f"{source} has block {index} but this network has {len(block_paths)} blocks: wrong Lite variant?"
             )
         return ".".join([block_paths[index], BLOCK_NAMES[rest[1]], *rest[2:]])
-    raise ValueError(f"{source}: {key!r} is not an efficientnet_pytorch EfficientNet-Lite key")
+    raise CheckpointError(f"{source}: {key!r} is not an efficientnet_pytorch EfficientNet-Lite key")
 
 
 def build_efficientnet_lite(
@@ -267,7 +268,7 @@ def build_efficientnet_lite(
 ) -> EfficientNetLite:
     """Build ``variant`` ("lite0" | "lite2"); ``weights`` (efficientnet_pytorch format) wins over ``pretrained``."""
     if variant not in VARIANTS:
-        raise KeyError(f"unknown EfficientNet-Lite variant {variant!r}; available: {', '.join(VARIANTS)}")
+        raise ConfigError(f"unknown EfficientNet-Lite variant {variant!r}; available: {', '.join(VARIANTS)}")
     validate_last_stride(last_stride)
     spec = VARIANTS[variant]
     model = EfficientNetLite(lite_stages(spec.width_mult, spec.depth_mult, last_stride), with_classifier)

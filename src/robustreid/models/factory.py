@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from robustreid.models import efficientnet_lite, resnet  # noqa: F401  (importing registers the backbones)
+from robustreid.models.config import ModelConfig
 from robustreid.models.head import ReidModel
 from robustreid.models.registry import BACKBONES
 
 
-def build_model(
-    name: str = "efficientnet_lite0",
-    pretrained: bool = True,
-    weights: str | None = None,
-    last_stride: int = 1,
-    pooling: str = "gem",
-    frozen_stages: int = 0,
-) -> ReidModel:
+def build_model(name: str, **options: Any) -> ReidModel:
     """Build backbone ``name`` (see :func:`backbone_names`) under the GeM/avg + BN-neck head.
 
-    ``pretrained`` loads the ImageNet weights installed with the package
-    (EfficientNet-Lite); ``weights`` loads a user's ImageNet state_dict instead.
+    ``options`` are the other :class:`ModelConfig` fields (``pretrained``, ``weights``,
+    ``last_stride``, ``pooling``, ``frozen_stages``). The model keeps its config as
+    ``model.config``, so a checkpoint can say which architecture its weights fit.
     """
-    backbone = BACKBONES.get(name)(pretrained=pretrained, weights=weights, last_stride=last_stride)
-    return ReidModel(backbone, pooling=pooling, frozen_stages=frozen_stages)
+    return build_model_from_config(replace(ModelConfig(backbone=name), **options))
+
+
+def build_model_from_config(config: ModelConfig) -> ReidModel:
+    backbone = BACKBONES.get(config.backbone)(
+        pretrained=config.pretrained, weights=config.weights, last_stride=config.last_stride
+    )
+    model = ReidModel(backbone, pooling=config.pooling, frozen_stages=config.frozen_stages)
+    model.config = config
+    return model
+
+
+def model_from_architecture(architecture: dict[str, Any]) -> ReidModel:
+    """An untrained network of a saved :meth:`ModelConfig.architecture`, for loading weights into."""
+    return build_model_from_config(ModelConfig(**architecture, pretrained=False))
 
 
 def backbone_names() -> list[str]:

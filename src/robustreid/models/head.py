@@ -7,11 +7,17 @@ retrieval then see exactly the same feature.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robustreid.errors import ConfigError
 from robustreid.utils.registry import Registry
+
+if TYPE_CHECKING:
+    from robustreid.models.config import ModelConfig
 
 POOLINGS: Registry[type[nn.Module]] = Registry("pooling")
 
@@ -65,6 +71,8 @@ class ReidModel(nn.Module):
     makes a CPU training step ~1.5x faster (benchmarks/cpu_throughput.py).
     """
 
+    config: ModelConfig | None = None  # set by build_model: which architecture the weights fit
+
     def __init__(self, backbone: nn.Module, pooling: str = "gem", frozen_stages: int = 0):
         super().__init__()
         channels = getattr(backbone, "out_channels", None)
@@ -102,5 +110,7 @@ def _leading_stages(backbone: nn.Module, count: int) -> list[nn.Module]:
     if stages is None:
         raise TypeError(f"{type(backbone).__name__} has no stage_modules(); it cannot freeze stages")
     if not 0 <= count <= len(stages):
-        raise ValueError(f"frozen_stages must be between 0 and {len(stages)} for this backbone, got {count}")
+        raise ConfigError(
+            f"model.frozen_stages must be between 0 and {len(stages)} for this backbone, got {count}"
+        )
     return stages[:count]

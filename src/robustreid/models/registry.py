@@ -10,6 +10,7 @@ from typing import Protocol
 
 from torch import nn
 
+from robustreid.errors import ConfigError
 from robustreid.utils.registry import Registry
 
 
@@ -31,4 +32,4 @@ BACKBONES: Registry[BackboneFactory] = Registry("backbone")
 def validate_last_stride(last_stride: int) -> None:
     """Only 1 (re-ID: twice the spatial resolution of the last stage) or 2 (ImageNet) make sense."""
     if last_stride not in (1, 2):
-        raise ValueError(f"last_stride must be 1 or 2, got {last_stride!r}")
+        raise ConfigError(f"model.last_stride must be 1 or 2, got {last_stride!r}")

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from robustreid.errors import CheckpointError
+
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
@@ -65,7 +67,7 @@ def verify_sha256(data: bytes, expected: str, source: str) -> None:
     """Raise if ``data`` is not the file whose digest was pinned."""
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
-        raise ValueError(
+        raise CheckpointError(
             f"sha256 mismatch for the weights from {source}: expected {expected}, got {actual}; "
             "the file is corrupted or not the pinned release"
         )
@@ -82,17 +84,17 @@ def load_strictly(module: nn.Module, state: Mapping[str, torch.Tensor], source: 
     try:
         result = module.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
-        raise RuntimeError(f"{problem}: {err}") from err
+        raise CheckpointError(f"{problem}: {err}") from err
     mismatches = [
         f"{kind} keys ({len(keys)}): {', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}"
         for kind, keys in (("missing", result.missing_keys), ("unexpected", result.unexpected_keys))
         if keys
     ]
     if mismatches:
-        raise RuntimeError(f"{problem}: {'; '.join(mismatches)}")
+        raise CheckpointError(f"{problem}: {'; '.join(mismatches)}")
 
 
 def _as_state_dict(obj: object, source: str) -> StateDict:
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise TypeError(f"{source} is not a state_dict (a mapping of parameter names to tensors)")
+        raise CheckpointError(f"{source} is not a state_dict (a mapping of parameter names to tensors)")
     return dict(obj)

@@ -10,11 +10,13 @@ import fnmatch
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from robustreid.errors import ConfigError
+
 T = TypeVar("T", bound=Callable)
 
 
 class Registry(Generic[T]):
-    """Maps names to factories; rejects duplicates and explains unknown names."""
+    """Maps names to factories; rejects duplicates (a bug) and explains unknown names (a user's mistake)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -35,7 +37,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            raise KeyError(f"unknown {self.kind} {name!r}; available: {', '.join(self.names())}") from None
+            raise ConfigError(f"unknown {self.kind} {name!r}; available: {', '.join(self.names())}") from None
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._items if fnmatch.fnmatch(n, pattern))

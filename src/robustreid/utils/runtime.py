@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from robustreid.errors import ConfigError, DeviceError
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else the CPU."""
@@ -20,7 +22,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use device=cpu")
+        raise DeviceError(
+            f"device {name!r} requested but CUDA is not available on this machine; use device=cpu"
+        )
     return device
 
 
@@ -46,7 +50,7 @@ def resolve_inference_dtype(name: str, device: torch.device) -> torch.dtype:
     Without native bf16 it is emulated and slower than fp32.
     """
     if name not in INFERENCE_DTYPES:
-        raise ValueError(f"unknown inference dtype {name!r}; use {', '.join(INFERENCE_DTYPES)}")
+        raise ConfigError(f"unknown runtime.inference_dtype {name!r}; use {', '.join(INFERENCE_DTYPES)}")
     if name == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     return torch.bfloat16 if name == "bf16" else torch.float32
@@ -69,15 +73,24 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG's state as tensors and plain values, so a checkpoint loads with ``weights_only=True``."""
+    version, mt_state, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    state = {
+        "python": [version, list(mt_state), gauss],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached_gaussian],
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, mt_state, gauss = state["python"]
+    random.setstate((version, tuple(mt_state), gauss))
+    name, keys, pos, has_gauss, cached_gaussian = state["numpy"]
+    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, cached_gaussian))
     # torch.load(map_location="cuda") moves these ByteTensors to the GPU; the setters need them on the CPU
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():

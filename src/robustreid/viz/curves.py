@@ -1,4 +1,10 @@
-"""Learning curves of a training run, read from its metrics log."""
+"""Learning curves of a training run, read from its metrics log.
+
+Figures are made with :class:`matplotlib.figure.Figure` and saved with its own
+``savefig``, not through pyplot: that needs no backend, so importing or using
+this module leaves the backend of a notebook or GUI session alone, and no
+figure lingers in pyplot's global list.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 
 def plot_learning_curve(
     records: Sequence[dict[str, Any]], out_png: str | Path, title: str = "training"
 ) -> Path:
     """Three panels over epochs: accuracy (mAP, Rank-1), loss, and clusters / outliers."""
-    fig, (acc, loss, clusters) = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig = Figure(figsize=(13, 3.6))
+    acc, loss, clusters = fig.subplots(1, 3)
     epochs = [r["epoch"] for r in records]
     evaluated = [r for r in records if "mAP" in r]
     acc.plot([r["epoch"] for r in evaluated], [100 * r["mAP"] for r in evaluated], "o-", label="mAP")
@@ -33,5 +37,4 @@ def plot_learning_curve(
     fig.tight_layout()
     out_png = Path(out_png)
     fig.savefig(out_png, dpi=90)
-    plt.close(fig)
     return out_png

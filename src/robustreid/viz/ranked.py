@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from robustreid.data.base import ImageItem
+from robustreid.evaluation import top_matches
 
 GREEN, RED, GREY = (40, 170, 60), (210, 40, 40), (128, 128, 128)
 
@@ -22,15 +23,22 @@ def ranked_gallery(
     topk: int,
     camera_filter: bool = True,
 ) -> np.ndarray:
-    """Top-k gallery indices per query by cosine similarity, same-identity same-camera items removed."""
-    similarity = query_features @ gallery_features.T
-    if camera_filter:
-        q_pid = np.array([q.pid for q in query_items])[:, None]
-        q_cam = np.array([q.camid for q in query_items])[:, None]
-        g_pid = np.array([g.pid for g in gallery_items])[None, :]
-        g_cam = np.array([g.camid for g in gallery_items])[None, :]
-        similarity = np.where((q_pid == g_pid) & (q_cam == g_cam), -np.inf, similarity)
-    return np.argsort(-similarity, axis=1, kind="stable")[:, :topk]
+    """Top-k gallery indices per query by cosine similarity of L2-normalised features.
+
+    Ranked and filtered by :func:`robustreid.evaluation.top_matches`, so the
+    picture shows lists as the metrics rank them (same identity and camera
+    removed unless ``camera_filter=False``, ties to the earlier gallery item);
+    the negated similarity is the distance, which ranks as the similarity does.
+    """
+    return top_matches(
+        -(query_features @ gallery_features.T),
+        [item.pid for item in query_items],
+        [item.pid for item in gallery_items],
+        [item.camid for item in query_items],
+        [item.camid for item in gallery_items],
+        topk,
+        camera_filter,
+    )
 
 
 def save_ranked_results(

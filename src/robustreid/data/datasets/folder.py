@@ -18,6 +18,7 @@ from robustreid.data.base import ImageItem, ReidDataset
 from robustreid.data.datasets.layout import IMAGE_EXTENSIONS, list_images, require_root
 from robustreid.data.datasets.market_style import JUNK_PID, camera_from_name, pid_from_name
 from robustreid.data.datasets.registry import DATASETS
+from robustreid.errors import DataError
 
 NO_CAMERA = -1
 CSV_COLUMNS = ("path", "pid", "camid")
@@ -41,7 +42,7 @@ def load_folder(
     """Training images from ``root``; query/gallery from folders or CSV files when given or present."""
     root = require_root(root, "folder")
     if not root.is_dir():
-        raise FileNotFoundError(f"folder: missing {root}\n{FOLDER_TREE}")
+        raise DataError(f"folder: missing {root}\n{FOLDER_TREE}")
     evaluation = read_csv(Path(csv), default_split=None) if csv is not None else {}
     given = {"query": query, "gallery": gallery}
     sources = {split: _eval_source(root, split, given[split], evaluation) for split in EVAL_SPLITS}
@@ -49,7 +50,7 @@ def load_folder(
         if source is not None:
             evaluation[split] = read_eval_source(source, split)
     if bool(evaluation.get("query")) != bool(evaluation.get("gallery")):
-        raise ValueError(f"folder: query and gallery must be given together\n{FOLDER_TREE}")
+        raise DataError(f"folder: query and gallery must be given together\n{FOLDER_TREE}")
     excluded = {
         *(s for s in sources.values() if s is not None),
         *(Path(it.path) for items in evaluation.values() for it in items),
@@ -81,7 +82,7 @@ def read_train_images(root: Path, excluded: set[Path]) -> list[ImageItem]:
     excluded = {path.resolve() for path in excluded}
     paths = [p for p in list_images(train_root, recursive=True) if not _is_excluded(p.resolve(), excluded)]
     if not paths:
-        raise FileNotFoundError(
+        raise DataError(
             f"folder: no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {train_root}\n{FOLDER_TREE}"
         )
     return [ImageItem(str(p), JUNK_PID, _raw_camera(p.name)) for p in paths]
@@ -101,7 +102,7 @@ def read_eval_source(source: Path, split: str) -> list[ImageItem]:
     if source.suffix.lower() == ".csv":
         return read_csv(source, default_split=split)[split]
     if not source.is_dir():
-        raise FileNotFoundError(f"folder: {split} source {source} is neither a folder nor a .csv file")
+        raise DataError(f"folder: {split} source {source} is neither a folder nor a .csv file")
     return read_labelled_folder(source)
 
 
@@ -111,7 +112,7 @@ def read_labelled_folder(folder: Path) -> list[ImageItem]:
     for path in list_images(folder, recursive=True):
         pid = pid_from_name(path.name)
         if pid is None:
-            raise ValueError(
+            raise DataError(
                 f"{path}: evaluation images must be named <pid>_c<camera>_..., e.g. 0007_c2_0001.jpg"
             )
         if pid != JUNK_PID:
@@ -127,13 +128,13 @@ def read_csv(csv_file: Path, default_split: str | None) -> dict[str, list[ImageI
     Paths are relative to the CSV's folder so a data folder can be moved as a whole.
     """
     if not csv_file.is_file():
-        raise FileNotFoundError(f"folder: CSV {csv_file} does not exist")
+        raise DataError(f"folder: CSV {csv_file} does not exist")
     with csv_file.open(newline="") as f:
         reader = csv_module.DictReader(f)
         required = CSV_COLUMNS[:2] + (() if default_split else ("split",))
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(
+            raise DataError(
                 f"{csv_file}: missing column(s) {', '.join(missing)}; header must be "
                 f"{','.join(CSV_COLUMNS)}{'' if default_split else ',split'}"
             )
@@ -141,7 +142,7 @@ def read_csv(csv_file: Path, default_split: str | None) -> dict[str, list[ImageI
         for line_no, row in enumerate(reader, start=2):
             split = row.get("split") or default_split
             if split not in EVAL_SPLITS:
-                raise ValueError(f"{csv_file}:{line_no}: split must be query or gallery, got {split!r}")
+                raise DataError(f"{csv_file}:{line_no}: split must be query or gallery, got {split!r}")
             item = _csv_item(csv_file, line_no, row)
             if item.pid != JUNK_PID:
                 splits.setdefault(split, []).append(item)
@@ -153,7 +154,7 @@ def _csv_item(csv_file: Path, line_no: int, row: dict[str, str]) -> ImageItem:
         pid = int(row["pid"])
         camid = int(row["camid"]) if (row.get("camid") or "").strip() else NO_CAMERA
     except ValueError:
-        raise ValueError(f"{csv_file}:{line_no}: pid and camid must be integers, got {row}") from None
+        raise DataError(f"{csv_file}:{line_no}: pid and camid must be integers, got {row}") from None
     return ImageItem(str(csv_file.parent / row["path"]), pid, camid)
 
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from robustreid.errors import DataError
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
 
@@ -45,7 +47,7 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
 def require_root(root: Path | None, dataset: str) -> Path:
     """Real data sets cannot invent a location: say so instead of failing on ``None / 'x'``."""
     if root is None:
-        raise ValueError(f"data set {dataset!r} needs root=<folder holding the data>")
+        raise DataError(f"data set {dataset!r} needs root=<folder holding the data> (--data-root DIR)")
     return Path(root).expanduser()
 
 
@@ -63,7 +65,7 @@ def find_layout(
             return base, layout
     closest_base, closest = min(candidates, key=lambda c: len(c[1].missing(c[0])))
     missing = ", ".join(str(closest_base / entry) for entry in closest.missing(closest_base))
-    raise FileNotFoundError(f"{dataset}: missing {missing}\n{expected_tree(root, bases, layouts)}")
+    raise DataError(f"{dataset}: missing {missing}\n{expected_tree(root, bases, layouts)}")
 
 
 def expected_tree(root: Path, bases: Sequence[str], layouts: Sequence[Layout]) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from robustreid.data.base import ImageItem, ReidDataset
 from robustreid.data.datasets.layout import Layout, find_layout, list_images, require_root
+from robustreid.errors import DataError
 
 MARKET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 MARKET_LAYOUT = Layout("Market-1501", tuple(f"{folder}/" for folder in MARKET_FOLDERS.values()))
@@ -53,9 +54,9 @@ def parse_market_folder(folder: Path, cameras: Mapping[int, int]) -> list[ImageI
     for path in list_images(folder):
         pid, raw_camera = pid_from_name(path.name), camera_from_name(path.name)
         if pid is None or raw_camera is None:
-            raise ValueError(f"{path}: name does not follow <pid>_c<camera>..., e.g. 0002_c1s1_000451_03.jpg")
+            raise DataError(f"{path}: name does not follow <pid>_c<camera>..., e.g. 0002_c1s1_000451_03.jpg")
         if raw_camera not in cameras:
-            raise ValueError(f"{path}: camera {raw_camera} is not one of {sorted(cameras)}")
+            raise DataError(f"{path}: camera {raw_camera} is not one of {sorted(cameras)}")
         if pid != JUNK_PID:
             items.append(ImageItem(str(path), pid, cameras[raw_camera]))
     return items

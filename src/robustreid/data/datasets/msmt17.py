@@ -15,6 +15,7 @@ from robustreid.data.base import ImageItem, ReidDataset
 from robustreid.data.datasets.layout import Layout, find_layout, require_root
 from robustreid.data.datasets.market_style import MARKET_LAYOUT, load_market_folders, one_based_cameras
 from robustreid.data.datasets.registry import DATASETS
+from robustreid.errors import DataError
 
 BASES = ("MSMT17_V1", "MSMT17_V2", "msmt17/MSMT17_V1", "msmt17/MSMT17_V2", "")
 CAMERAS = one_based_cameras(15)
@@ -39,9 +40,7 @@ def camera_from_msmt_name(name: str) -> int:
     """``0000_000_01_0303morning_0015_0.jpg`` -> raw camera 1 (the third ``_`` field)."""
     fields = name.split("_")
     if len(fields) < 3 or not fields[2].isdigit():
-        raise ValueError(
-            f"{name}: expected <pid>_<seq>_<camera>_..., e.g. 0000_000_01_0303morning_0015_0.jpg"
-        )
+        raise DataError(f"{name}: expected <pid>_<seq>_<camera>_..., e.g. 0000_000_01_0303morning_0015_0.jpg")
     return int(fields[2])
 
 
@@ -53,11 +52,11 @@ def read_official_list(list_file: Path, image_folder: Path) -> list[ImageItem]:
             continue
         fields = line.split()
         if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
-            raise ValueError(f"{list_file}:{line_no}: expected '<relpath> <pid>', got {line!r}")
+            raise DataError(f"{list_file}:{line_no}: expected '<relpath> <pid>', got {line!r}")
         relpath, pid = fields[0], int(fields[1])
         raw_camera = camera_from_msmt_name(Path(relpath).name)
         if raw_camera not in CAMERAS:
-            raise ValueError(f"{list_file}:{line_no}: camera {raw_camera} is not one of 1..15")
+            raise DataError(f"{list_file}:{line_no}: camera {raw_camera} is not one of 1..15")
         items.append(ImageItem(str(image_folder / relpath), pid, CAMERAS[raw_camera]))
     _check_first_image_exists(items, list_file)
     return items
@@ -66,7 +65,7 @@ def read_official_list(list_file: Path, image_folder: Path) -> list[ImageItem]:
 def _check_first_image_exists(items: list[ImageItem], list_file: Path) -> None:
     """One stat catches a list paired with the wrong image folder without stat-ing 126k files."""
     if items and not Path(items[0].path).is_file():
-        raise FileNotFoundError(f"{list_file} lists {items[0].path}, which does not exist")
+        raise DataError(f"{list_file} lists {items[0].path}, which does not exist")
 
 
 def load_official(base: Path, layout: Layout) -> ReidDataset:

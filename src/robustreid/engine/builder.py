@@ -1,0 +1,90 @@
+"""From a config to the parts of a training run: the one place config values become arguments.
+
+:func:`build_trainer` reads a :class:`~robustreid.engine.config.TrainConfig` and
+builds the data, model, memory, optimiser, scheduler, clusterer and observers that
+:class:`~robustreid.engine.trainer.Trainer` takes. Each part has its own small
+builder, so a Python user can build one part differently and keep the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+import torch
+
+from robustreid.clustering import cluster_pseudo_labels
+from robustreid.data import load_dataset
+from robustreid.data.base import ReidDataset
+from robustreid.engine.config import ClusterConfig, DataConfig, OptimConfig, TrainConfig
+from robustreid.engine.observers import EpochObserver, GroundTruthDiagnostics, RunPictures
+from robustreid.engine.run_dir import RunDir
+from robustreid.engine.trainer import Clusterer, Trainer, TrainImages
+from robustreid.memory.cluster_memory import ClusterMemory
+from robustreid.models import ReidModel, build_model_from_config
+from robustreid.utils.runtime import resolve_device, resolve_inference_dtype
+
+log = logging.getLogger("robustreid")
+
+
+def build_trainer(cfg: TrainConfig, dataset: ReidDataset | None = None) -> Trainer:
+    """Every part of a run from ``cfg``; ``dataset`` replaces the one ``cfg.data`` names."""
+    device = resolve_device(cfg.device)
+    dataset = dataset or build_dataset(cfg.data)
+    log.info("\n%s", dataset.summary())
+    model = build_model_from_config(cfg.model).to(device, memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, cfg.optim)
+    images = TrainImages.from_dataset(dataset, cfg.data.height, cfg.data.width, cfg.data.preload)
+    run_dir = RunDir(cfg.output_dir)
+    return Trainer(
+        model,
+        ClusterMemory(cfg.memory),
+        optimizer,
+        build_scheduler(optimizer, cfg.optim),
+        images,
+        build_clusterer(cfg.cluster),
+        schedule=cfg.optim,
+        run_dir=run_dir,
+        evaluation=cfg.eval,
+        device=device,
+        inference_dtype=resolve_inference_dtype(cfg.runtime.inference_dtype, device),
+        seed=cfg.seed,
+        num_workers=cfg.data.num_workers,
+        observers=build_observers(dataset, run_dir, cfg.eval.camera_filter),
+        config=cfg,
+    )
+
+
+def build_dataset(data: DataConfig) -> ReidDataset:
+    return load_dataset(data.name, data.root, **data.options)
+
+
+def build_optimizer(model: ReidModel, optim: OptimConfig) -> torch.optim.Optimizer:
+    """Adam over the trainable parameters (frozen stages have none)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.Adam(trainable, lr=optim.lr, weight_decay=optim.weight_decay)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig) -> torch.optim.lr_scheduler.StepLR:
+    """The learning rate times ``gamma`` every ``step_size`` epochs."""
+    return torch.optim.lr_scheduler.StepLR(optimizer, optim.step_size, optim.gamma)
+
+
+def build_clusterer(cluster: ClusterConfig) -> Clusterer:
+    return partial(
+        cluster_pseudo_labels,
+        eps=cluster.eps,
+        min_samples=cluster.min_samples,
+        k1=cluster.k1,
+        k2=cluster.k2,
+        method=cluster.method,
+    )
+
+
+def build_observers(dataset: ReidDataset, run_dir: RunDir, camera_filter: bool) -> list[EpochObserver]:
+    """Pictures always; ground-truth diagnostics when the training identities are known."""
+    observers: list[EpochObserver] = [RunPictures(run_dir, dataset.query, dataset.gallery, camera_filter)]
+    true_ids = dataset.train_pids_for_diagnostics()  # monitoring only, never fed to training
+    if bool((true_ids >= 0).any()):
+        observers.append(GroundTruthDiagnostics(true_ids))
+    return observers

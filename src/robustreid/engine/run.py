@@ -1,0 +1,103 @@
+"""The whole job behind ``robustreid train``: seed, build, train, and leave a run folder a person can read."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from robustreid.engine.builder import build_trainer
+from robustreid.engine.config import TrainConfig
+from robustreid.engine.run_dir import RunDir
+from robustreid.engine.trainer import Trainer
+from robustreid.utils.runtime import seed_everything
+
+log = logging.getLogger("robustreid")
+
+
+def train_and_report(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Train from ``cfg``; returns the summary it writes to summary.json (before/after/best, wall time)."""
+    start = time.perf_counter()
+    run_dir = RunDir(cfg.output_dir).create()
+    with _log_to_file(run_dir / RunDir.LOG), _terminate_as_interrupt():
+        seed_everything(cfg.seed)
+        trainer = build_trainer(cfg)
+        initial = _initial_metrics(trainer, cfg.eval.before_training, resume)
+        final = trainer.fit(resume=resume)
+    summary = {
+        "before": initial,
+        "after": {"mAP": final.get("mAP"), "rank1": final.get("rank1")},
+        "best": {"mAP": final["best_mAP"], "epoch": final["best_epoch"]},
+        "wall_s": round(time.perf_counter() - start, 1),
+        "epochs": len(run_dir.read_metrics()),
+    }
+    run_dir.write_json(RunDir.SUMMARY, summary)
+    log.info(_format_summary(summary, str(run_dir.path)))
+    return summary
+
+
+@contextmanager
+def _log_to_file(path: Path) -> Iterator[None]:
+    """Append this run's log lines to the run folder (kept across --resume)."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler or ``kill``) ends the run like Ctrl-C: cleanly, with the last epoch's checkpoint.
+
+    Checkpoints are only ever written whole after an epoch, so stopping at any point
+    loses at most the epoch in progress, which ``--resume`` repeats exactly.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _initial_metrics(trainer: Trainer, before_training: bool, resume: bool) -> dict[str, float] | None:
+    """mAP / Rank-1 of the untrained model, measured once per run (kept across --resume)."""
+    saved = trainer.run_dir.read_json(RunDir.INITIAL_METRICS)
+    if resume and saved is not None:
+        return saved
+    if not (before_training and trainer.images.can_evaluate):
+        return None
+    evaluation = trainer.evaluate()
+    initial = {"mAP": evaluation.mAP, "rank1": evaluation.rank1}
+    trainer.run_dir.write_json(RunDir.INITIAL_METRICS, initial)
+    log.info("before training: mAP %.1f  Rank-1 %.1f", 100 * initial["mAP"], 100 * initial["rank1"])
+    return initial
+
+
+def _percent(metrics: dict[str, Any] | None) -> str:
+    if not metrics or metrics.get("mAP") is None:
+        return "not evaluated"
+    return f"mAP {100 * metrics['mAP']:.1f}  Rank-1 {100 * metrics['rank1']:.1f}"
+
+
+def _format_summary(s: dict[str, Any], run_dir: str) -> str:
+    return (
+        f"\n  before training: {_percent(s['before'])}\n  after training:  {_percent(s['after'])}\n"
+        f"  run folder: {run_dir} ({s['epochs']} epochs, {s['wall_s']:.0f} s)"
+    )
