@@ -12,7 +12,18 @@ from robustreid.cli.main import build_parser, main
 from robustreid.data.synthetic import generate_synthetic
 from robustreid.errors import ConfigError
 
-SUBCOMMANDS = ["datasets", "extract", "evaluate", "train"]
+SUBCOMMANDS = [
+    "datasets",
+    "extract",
+    "evaluate",
+    "train",
+    "index",
+    "search",
+    "export",
+    "calibrate",
+    "viz",
+    "report",
+]
 
 
 @pytest.fixture(scope="module")

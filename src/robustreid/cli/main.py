@@ -49,8 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _log_to_console() -> None:
     """Our INFO lines on stderr; other libraries' loggers (faiss, matplotlib) stay at WARNING."""
-    if any(h.get_name() == "console" for h in log.handlers):
-        return  # main() called again in the same process (tests, notebooks)
+    for old in [h for h in log.handlers if h.get_name() == "console"]:
+        log.removeHandler(old)  # main() called again in this process (tests, notebooks): stderr may be new
     handler = logging.StreamHandler()
     handler.set_name("console")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
@@ -72,7 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extract(sub)
     _add_evaluate(sub)
     _add_train(sub)
+    _add_model_use_commands(sub)
     return parser
+
+
+def _add_model_use_commands(sub) -> None:
+    """Commands that use a trained model; each lives in its own module of this package."""
+    from robustreid.cli import calibrate, export, report, search, viz
+
+    for command in (search, export, calibrate, viz, report):
+        command.add_parsers(sub)
 
 
 # ------------------------------------------------------------------ shared options
@@ -185,7 +194,9 @@ def _add_extract(sub) -> None:
 
 def _run_extract(args: argparse.Namespace) -> None:
     from robustreid.data.datasets.layout import list_images
+    from robustreid.data.images import screen_paths
     from robustreid.engine.inference import extract_features
+    from robustreid.utils.runtime import require_writable_folder
 
     paths = (
         [str(p) for p in list_images(Path(args.folder), recursive=True)]
@@ -194,10 +205,11 @@ def _run_extract(args: argparse.Namespace) -> None:
     )
     if not paths:
         raise DataError(f"no images found under {args.folder}" if args.folder else "no images in that split")
+    out = Path(args.out)
+    require_writable_folder(out.parent, "--out")
+    paths = screen_paths(paths, args.folder or f"{args.dataset} {args.split}")
     model, height, width = _load_model(args)
     features = extract_features(model, _images(paths, height, width), args.batch_size)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out.with_suffix(".npy"), features.numpy())
     out.with_suffix(".txt").write_text("\n".join(paths) + "\n")
     print(f"wrote {out.with_suffix('.npy')} {tuple(features.shape)} and {out.with_suffix('.txt')}")
@@ -225,11 +237,16 @@ def _add_evaluate(sub) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
+    from robustreid.data.images import screen_dataset
     from robustreid.engine.inference import evaluate_model
     from robustreid.evaluation import format_metrics
+    from robustreid.utils.runtime import require_writable_folder
     from robustreid.viz.ranked import save_ranked_results
 
-    dataset = _load_dataset(args)
+    for option, output in (("--json", args.json), ("--ranked-png", args.ranked_png)):
+        if output:
+            require_writable_folder(Path(output).parent, option)
+    dataset = screen_dataset(_load_dataset(args))
     print(dataset.summary())
     model, height, width = _load_model(args)
     metrics, qf, gf = evaluate_model(

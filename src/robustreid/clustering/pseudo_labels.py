@@ -12,17 +12,18 @@ from robustreid.clustering._features import FeatureArray
 from robustreid.clustering.jaccard_dense import jaccard_distance_dense
 from robustreid.clustering.jaccard_sparse import jaccard_distance_sparse
 from robustreid.clustering.neighbours import KnnBackend
+from robustreid.clustering.settings import ClusterConfig
 
 DistanceMethod = Literal["sparse", "dense"]
 
 
 def cluster_pseudo_labels(
     features: FeatureArray,
-    eps: float = 0.6,
-    min_samples: int = 4,
-    k1: int = 30,
-    k2: int = 6,
-    method: DistanceMethod = "sparse",
+    eps: float = ClusterConfig.eps,
+    min_samples: int = ClusterConfig.min_samples,
+    k1: int = ClusterConfig.k1,
+    k2: int = ClusterConfig.k2,
+    method: DistanceMethod = ClusterConfig.method,
     knn_backend: KnnBackend = "auto",
 ) -> np.ndarray:
     """Cluster L2-normalised features; return int64 labels 0..C-1, and -1 for outliers.
@@ -30,7 +31,8 @@ def cluster_pseudo_labels(
     k-reciprocal Jaccard distance (``k1``, ``k2``), then DBSCAN (``eps``,
     ``min_samples``), as in cluster contrast.
 
-    ``method="sparse"`` (default) never allocates an N x N array;
+    Fixed settings only; :class:`robustreid.clustering.labeler.PseudoLabeler` adds
+    ``auto`` settings and the collapse guard. ``method="sparse"`` (default) never allocates an N x N array;
     ``method="dense"`` is the step-by-step oracle, for small N and for eps >= 1.
     Both give the same labels.
     """

@@ -9,17 +9,16 @@ builder, so a Python user can build one part differently and keep the rest.
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 import torch
 
-from robustreid.clustering import cluster_pseudo_labels
+from robustreid.clustering import ClusterConfig, PseudoLabeler
 from robustreid.data import load_dataset
 from robustreid.data.base import ReidDataset
-from robustreid.engine.config import ClusterConfig, DataConfig, OptimConfig, TrainConfig
+from robustreid.engine.config import DataConfig, OptimConfig, TrainConfig
 from robustreid.engine.observers import EpochObserver, GroundTruthDiagnostics, RunPictures
 from robustreid.engine.run_dir import RunDir
-from robustreid.engine.trainer import Clusterer, Trainer, TrainImages
+from robustreid.engine.trainer import Trainer, TrainImages
 from robustreid.memory.cluster_memory import ClusterMemory
 from robustreid.models import ReidModel, build_model_from_config
 from robustreid.utils.runtime import resolve_device, resolve_inference_dtype
@@ -70,15 +69,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig) -> tor
     return torch.optim.lr_scheduler.StepLR(optimizer, optim.step_size, optim.gamma)
 
 
-def build_clusterer(cluster: ClusterConfig) -> Clusterer:
-    return partial(
-        cluster_pseudo_labels,
-        eps=cluster.eps,
-        min_samples=cluster.min_samples,
-        k1=cluster.k1,
-        k2=cluster.k2,
-        method=cluster.method,
-    )
+def build_clusterer(cluster: ClusterConfig) -> PseudoLabeler:
+    return PseudoLabeler(cluster)
 
 
 def build_observers(dataset: ReidDataset, run_dir: RunDir, camera_filter: bool) -> list[EpochObserver]:

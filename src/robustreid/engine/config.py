@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from robustreid.clustering.settings import ClusterConfig
+from robustreid.engine.validation import validate_config
 from robustreid.errors import ConfigError
 from robustreid.memory.cluster_memory import MemoryConfig
 from robustreid.models.config import ModelConfig
@@ -29,15 +32,7 @@ class DataConfig:
     width: int = 128
     preload: bool = True  # decode + resize every image once into RAM (fast epochs on CPU)
     num_workers: int = 2
-
-
-@dataclass
-class ClusterConfig:
-    eps: float = 0.6
-    min_samples: int = 4
-    k1: int = 30
-    k2: int = 6
-    method: str = "sparse"
+    max_bad_fraction: float = 0.01  # share of a split's images that may be unreadable and are skipped
 
 
 @dataclass
@@ -96,7 +91,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         raise ConfigError(_explain(err)) from None
     except FileNotFoundError as err:
         raise ConfigError(f"config file not found: {err.filename or path}") from None
-    return OmegaConf.to_object(cfg)
+    except yaml.YAMLError as err:  # a syntax error in a file or a --set value: its text names the place
+        raise ConfigError(f"not valid YAML: {' '.join(str(err).split())}") from None
+    return validate_config(OmegaConf.to_object(cfg))
 
 
 def _yaml_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Any]:

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from robustreid.engine.builder import build_trainer
+from robustreid.data.images import screen_dataset
+from robustreid.engine.builder import build_dataset, build_trainer
 from robustreid.engine.config import TrainConfig
 from robustreid.engine.run_dir import RunDir
 from robustreid.engine.trainer import Trainer
@@ -26,7 +27,10 @@ def train_and_report(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     run_dir = RunDir(cfg.output_dir).create()
     with _log_to_file(run_dir / RunDir.LOG), _terminate_as_interrupt():
         seed_everything(cfg.seed)
-        trainer = build_trainer(cfg)
+        # broken files are skipped (or refused) here, before an epoch could stop on one
+        trainer = build_trainer(
+            cfg, dataset=screen_dataset(build_dataset(cfg.data), cfg.data.max_bad_fraction)
+        )
         initial = _initial_metrics(trainer, cfg.eval.before_training, resume)
         final = trainer.fit(resume=resume)
     summary = {

@@ -35,7 +35,7 @@ from robustreid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from robustreid.engine.config import TrainConfig, save_config
 from robustreid.errors import CheckpointError
 from robustreid.models import ReidModel, model_from_architecture
-from robustreid.utils.runtime import atomic_torch_save
+from robustreid.utils.runtime import atomic_torch_save, atomic_write_text, require_writable_folder
 
 #: Bumped when the layout of a model file or checkpoint changes incompatibly.
 FORMAT_VERSION = 1
@@ -68,6 +68,7 @@ class TrainingState:
     scheduler: dict[str, Any]
     best: dict[str, Any]  # {"mAP", "epoch"} of model_best.pth
     memory_state: dict[str, Any]  # MemoryState.state_dict(): what strategies carry across epochs
+    clusterer_state: dict[str, Any]  # PseudoLabeler.state_dict(): the previous epoch's labels
     rng: dict[str, Any]
 
 
@@ -88,6 +89,7 @@ class RunDir:
     CONFIG = "config.yaml"
     CHECKPOINT = "checkpoint.pth"
     BEST_MODEL = "model_best.pth"
+    LAST_MODEL = "model_last.pth"  # every epoch: the model to use when a data set cannot be evaluated
     METRICS = "metrics.jsonl"
     SUMMARY = "summary.json"
     INITIAL_METRICS = "initial_metrics.json"
@@ -102,7 +104,15 @@ class RunDir:
         return self.path / name
 
     def create(self) -> RunDir:
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Make the folder and prove it writable now, not at the first checkpoint an epoch later.
+
+        Also deletes what saves cut short by SIGKILL left behind (``.<name>.*.tmp``, see
+        :func:`~robustreid.utils.runtime.atomic_write`): every preemption during a save
+        would otherwise leave a checkpoint-sized file.
+        """
+        require_writable_folder(self.path, "output_dir (--output-dir)")
+        for leftover in self.path.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
         return self
 
     # ------------------------------------------------------------ config and json
@@ -111,7 +121,8 @@ class RunDir:
         save_config(config, self / self.CONFIG)
 
     def write_json(self, name: str, value: Any) -> None:
-        (self / name).write_text(json.dumps(value, indent=2))
+        """Atomically: a kill while writing must not leave a file that --resume cannot read."""
+        atomic_write_text(self / name, json.dumps(value, indent=2))
 
     def read_json(self, name: str) -> Any | None:
         path = self / name
@@ -128,9 +139,15 @@ class RunDir:
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
     def truncate_metrics(self, after_epoch: int) -> None:
-        """Drop the lines of epochs that the checkpoint does not include (a kill mid-epoch)."""
-        kept = [r for r in self.read_metrics() if r["epoch"] <= after_epoch]
-        (self / self.METRICS).write_text("".join(json.dumps(r) + "\n" for r in kept))
+        """Drop the lines of epochs that the checkpoint does not include (a kill mid-epoch).
+
+        A line cut short by a kill or a full disk while it was appended is dropped too.
+        """
+        path = self / self.METRICS
+        lines = path.read_text().splitlines() if path.exists() else []
+        records = [record for record in map(_json_or_none, lines) if record is not None]
+        kept = [r for r in records if r["epoch"] <= after_epoch]
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
     # ------------------------------------------------------------ checkpoints
     @property
@@ -172,6 +189,13 @@ class RunDir:
         return path
 
 
+def _json_or_none(line: str) -> Any | None:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
+
+
 def _model_header(model: ReidModel, preprocessing: Preprocessing, config: Any) -> dict[str, Any]:
     if model.config is None:
         raise ValueError(
@@ -194,7 +218,13 @@ def _save(path: Path, content: dict[str, Any]) -> None:
         "sha256": hashlib.sha256(payload).hexdigest(),
         "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8),
     }
-    atomic_torch_save(wrapper, path)
+    try:
+        atomic_torch_save(wrapper, path)
+    except OSError as err:  # a full disk, a lost network share: the file keeps its previous content
+        raise CheckpointError(
+            f"could not write {path} ({err.strerror or err}); it keeps its previous content: "
+            "free disk space, then rerun with --resume"
+        ) from None
 
 
 def _load(path: Path, device: torch.device | str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from robustreid.clustering import pseudo_label_stats
+from robustreid.clustering import PseudoLabeler, pseudo_label_stats
 from robustreid.data.base import ImageItem, ReidDataset
 from robustreid.data.images import ImageDataset
 from robustreid.data.sampler import PKBatchSampler
@@ -35,15 +35,12 @@ from robustreid.engine.config import EvalConfig, OptimConfig, TrainConfig
 from robustreid.engine.inference import evaluate_model, extract_features
 from robustreid.engine.observers import EpochObserver, Evaluation
 from robustreid.engine.run_dir import Preprocessing, RunDir, TrainingState
-from robustreid.errors import TrainingDivergedError
+from robustreid.errors import CheckpointError, TrainingDivergedError
 from robustreid.memory.cluster_memory import ClusterMemory
 from robustreid.models import ReidModel
 from robustreid.utils.runtime import autocast, rng_state, set_rng_state, training_dtype
 
 log = logging.getLogger("robustreid")
-
-Clusterer = Callable[[np.ndarray], np.ndarray]
-"""L2-normalised features (N, D) -> pseudo-labels (N,), -1 for outliers."""
 
 
 @dataclass
@@ -85,7 +82,7 @@ class Trainer:
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         images: TrainImages,
-        clusterer: Clusterer,
+        clusterer: PseudoLabeler,
         *,
         schedule: OptimConfig,
         run_dir: RunDir,
@@ -121,13 +118,20 @@ class Trainer:
         """Train from the start, or from the last checkpoint in the run folder when ``resume``."""
         if self.config is not None:
             self.run_dir.save_config(self.config)
-        if resume:
+        if resume and self.run_dir.has_checkpoint:
             self._resume()
+        elif resume:
+            log.warning("--resume: no checkpoint in %s yet; starting from epoch 0", self.run_dir.path)
+        if self.start_epoch == 0:
+            self.run_dir.truncate_metrics(after_epoch=-1)  # a new run in an old folder starts a new log
         last: dict[str, Any] = {}
         for epoch in range(self.start_epoch, self.schedule.epochs):
             last = self.run_epoch(epoch)
             self.run_dir.append_metrics(last)
             self._save_checkpoint(epoch)
+            self.run_dir.save_model(
+                self.model, self.images.preprocessing, epoch, _headline(last), self.config, RunDir.LAST_MODEL
+            )
             log.info(format_epoch(last))
         self._notify("on_fit_end", self.run_dir.read_metrics())
         return {**last, "best_mAP": self.best["mAP"], "best_epoch": self.best["epoch"]}
@@ -145,8 +149,8 @@ class Trainer:
                 dtype=self.inference_dtype,
             )
         with _timed(record, "time_cluster"):
-            labels = self.clusterer(features.numpy())
-        record.update(pseudo_label_stats(labels))
+            labels, clustering = self.clusterer(features.numpy())
+        record.update(pseudo_label_stats(labels), **clustering)
         record.update(self._notify("on_clustered", epoch, features, labels))
         with _timed(record, "time_train"):
             record.update(self.train_iterations(epoch, features, labels))
@@ -159,18 +163,21 @@ class Trainer:
             if evaluation.mAP > self.best["mAP"]:
                 self.best = {"mAP": evaluation.mAP, "epoch": epoch}
                 self.run_dir.save_model(
-                    self.model, self.images.preprocessing, epoch, _headline(evaluation), self.config
+                    self.model, self.images.preprocessing, epoch, _headline(evaluation.metrics), self.config
                 )
         record.update(self._notify("on_epoch_end", epoch, record))
         return _jsonable(record)
 
     def train_iterations(self, epoch: int, features: torch.Tensor, labels: np.ndarray) -> dict[str, Any]:
         """A fixed number of P x K iterations of ClusterNCE against a freshly initialised memory."""
-        if (labels < 0).all():
+        clusters = len(np.unique(labels[labels >= 0]))
+        if clusters < 2:  # ClusterNCE over fewer than two prototypes is 0: nothing to learn
             log.warning(
-                "epoch %d: clustering found no cluster; skipping training (try a larger cluster.eps)", epoch
+                "epoch %d: clustering found %d cluster(s); skipping training (see the collapse warning)",
+                epoch,
+                clusters,
             )
-            return {"loss": float("nan")}
+            return {"loss": float("nan"), "skipped": True}
         s = self.schedule
         label_tensor = torch.from_numpy(labels)
         record: dict[str, Any] = {}
@@ -266,17 +273,25 @@ class Trainer:
             scheduler=self.scheduler.state_dict(),
             best=self.best,
             memory_state=self.memory.state.state_dict(),
+            clusterer_state=self.clusterer.state_dict(),
             rng=rng_state(),
         )
         self.run_dir.save_checkpoint(state, self.model, self.images.preprocessing, self.config)
 
     def _resume(self) -> None:
         state = self.run_dir.load_checkpoint(self.device)
-        self.model.load_state_dict(state.model)
-        self.optimizer.load_state_dict(state.optimizer)
-        self.scheduler.load_state_dict(state.scheduler)
+        try:
+            self.model.load_state_dict(state.model)
+            self.optimizer.load_state_dict(state.optimizer)
+            self.scheduler.load_state_dict(state.scheduler)
+            self.memory.state.load_state_dict(state.memory_state, self.memory.config.saa, self.device)
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise CheckpointError(
+                f"the checkpoint in {self.run_dir.path} does not fit this config ({str(err).splitlines()[0]}); "
+                f"resume with that run's {RunDir.CONFIG}, or train into another output_dir"
+            ) from None
         self.best = state.best
-        self.memory.state.load_state_dict(state.memory_state, self.memory.config.saa, self.device)
+        self.clusterer.load_state_dict(state.clusterer_state)
         set_rng_state(state.rng)
         self.start_epoch = state.epoch + 1
         self.run_dir.truncate_metrics(after_epoch=state.epoch)
@@ -291,8 +306,9 @@ def _timed(record: dict[str, Any], key: str) -> Iterator[None]:
     record[key] = time.perf_counter() - start
 
 
-def _headline(evaluation: Evaluation) -> dict[str, float]:
-    return {"mAP": evaluation.mAP, "rank1": evaluation.rank1, "mINP": float(evaluation.metrics["mINP"])}
+def _headline(figures: dict[str, Any]) -> dict[str, float]:
+    """What a model file records of the epoch that made it (accuracy only where it was evaluated)."""
+    return {key: float(figures[key]) for key in ("mAP", "rank1", "mINP") if key in figures}
 
 
 def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
@@ -313,6 +329,15 @@ def format_epoch(r: dict[str, Any]) -> str:
         f"loss {r['loss']:.3f} lr {r['lr']:.2e} | extract {r['time_extract']:.0f}s "
         f"cluster {r['time_cluster']:.1f}s train {r['time_train']:.0f}s"
     )
+    if "identity_size" in r:
+        text += (
+            f" | auto: size {r['identity_size']:.1f} k1 {r['cluster_k1']} k2 {r['cluster_k2']} "
+            f"min_samples {r['cluster_min_samples']} eps {r['cluster_eps']:.3f}"
+        )
+    if r.get("collapse"):
+        text += f" | COLLAPSE: {', '.join(r['collapse'])}"
+    if "stability" in r:
+        text += f" | stability {r['stability']:.3f}"
     if "purity" in r:
         text += f" | purity {r['purity']:.3f} NMI {r['nmi']:.3f}"
     if "prototype_error" in r:

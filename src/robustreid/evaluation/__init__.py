@@ -2,6 +2,7 @@
 
 from robustreid.evaluation.ranking import (
     RankMetrics,
+    average_precisions,
     cosine_distance,
     evaluate_features,
     evaluate_rank,
@@ -12,6 +13,7 @@ from robustreid.evaluation.rerank import re_ranking
 
 __all__ = [
     "RankMetrics",
+    "average_precisions",
     "cosine_distance",
     "evaluate_features",
     "evaluate_rank",

@@ -401,6 +401,37 @@ def evaluate_features(
     return _evaluate_in_chunks(distance_rows, labels, max_rank, camera_filter, chunk_size)
 
 
+def average_precisions(
+    query_feats: np.ndarray | torch.Tensor,
+    gallery_feats: np.ndarray | torch.Tensor,
+    query_pids,
+    gallery_pids,
+    query_camids,
+    gallery_camids,
+    camera_filter: bool = True,
+    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+) -> np.ndarray:
+    """Each query's average precision (float64, NaN for a query without a true match), by cosine distance.
+
+    The per-query values whose mean over the valid queries is the mAP of
+    :func:`evaluate_features` (same protocol, same ranking core): pictures that
+    sort queries by AP show the ones that cost the mAP.
+    """
+    gallery = _unit_rows(gallery_feats)
+    query = _unit_rows(query_feats, gallery.device)
+    labels = _check_labels(query_pids, gallery_pids, query_camids, gallery_camids, len(query), len(gallery))
+    identities = _GalleryIdentities.build(labels.gallery_pids, labels.gallery_camids)
+    distance_rows = _cosine_rows(query, gallery)
+    scores = [
+        _score_chunk(
+            distance_rows(rows), labels.query_pids[rows], labels.query_camids[rows], identities, camera_filter
+        )
+        for rows in _query_chunks(len(query), chunk_size)
+    ]
+    no_queries = np.empty(0)
+    return np.concatenate([no_queries, *(np.where(s.valid, s.average_precision, np.nan) for s in scores)])
+
+
 def format_metrics(results: RankMetrics, ranks: tuple[int, ...] = (1, 5, 10)) -> str:
     """A two-column text table of mAP, Rank-k and mINP in percent, for logs and the CLI."""
     rows = [("mAP", results["mAP"])]

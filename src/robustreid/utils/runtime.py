@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import tempfile
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -28,6 +30,8 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+log = logging.getLogger("robustreid")
+
 INFERENCE_DTYPES = ("auto", "fp32", "bf16")
 
 
@@ -42,18 +46,21 @@ def cpu_has_native_bf16() -> bool:
 
 
 def resolve_inference_dtype(name: str, device: torch.device) -> torch.dtype:
-    """``auto``: bf16 on CUDA, fp32 on the CPU; ``fp32`` / ``bf16`` as given.
+    """``auto``: bf16 on CUDA, fp32 on the CPU; ``fp32`` as given; ``bf16`` where the device has it.
 
     On the CPU bf16 is an opt-in: on a CPU with native bf16 it extracts ~2x faster with the
     same mAP, but its features differ enough (cosine 0.992-1.0 to fp32's) to change the
     pseudo-labels (ARI 0.82 on ImageNet Market-1501 features; benchmarks/bf16_inference.py).
-    Without native bf16 it is emulated and slower than fp32.
+    A CPU without native bf16 would only emulate it, slower than fp32, so it gets fp32.
     """
     if name not in INFERENCE_DTYPES:
         raise ConfigError(f"unknown runtime.inference_dtype {name!r}; use {', '.join(INFERENCE_DTYPES)}")
-    if name == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return torch.bfloat16 if name == "bf16" else torch.float32
+    if name == "fp32" or (name == "auto" and device.type == "cpu"):
+        return torch.float32
+    if device.type == "cpu" and not cpu_has_native_bf16():
+        log.warning("runtime.inference_dtype bf16: this CPU has no native bf16; extracting in fp32")
+        return torch.float32
+    return torch.bfloat16
 
 
 def training_dtype(device: torch.device) -> torch.dtype:
@@ -97,15 +104,48 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """Write to a temporary file in the same folder, then rename: a kill never leaves half a file."""
+def require_writable_folder(folder: str | Path, option: str) -> Path:
+    """Create ``folder`` and prove a file can be written in it, before any work is spent on output.
+
+    A :class:`ConfigError` naming ``option`` (the setting that chose the folder)
+    replaces the OSError a run would otherwise hit at its first save.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise ConfigError(
+            f"{option}: cannot write into {folder} ({err.strerror or err}); choose another location"
+        ) from None
+    return folder
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write`` into a temporary file in the same folder, then rename: a kill never leaves half a file.
+
+    The bytes are flushed to the disk before the rename, so that after a power cut
+    the name holds either the old file or the whole new one, never an empty file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` through :func:`atomic_write`."""
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """A text file (UTF-8) through :func:`atomic_write`."""
+    atomic_write(path, lambda f: f.write(text.encode()))

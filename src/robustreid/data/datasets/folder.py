@@ -15,7 +15,7 @@ import csv as csv_module
 from pathlib import Path
 
 from robustreid.data.base import ImageItem, ReidDataset
-from robustreid.data.datasets.layout import IMAGE_EXTENSIONS, list_images, require_root
+from robustreid.data.datasets.layout import IMAGE_EXTENSIONS, contained_path, list_images, require_root
 from robustreid.data.datasets.market_style import JUNK_PID, camera_from_name, pid_from_name
 from robustreid.data.datasets.registry import DATASETS
 from robustreid.errors import DataError
@@ -43,12 +43,12 @@ def load_folder(
     root = require_root(root, "folder")
     if not root.is_dir():
         raise DataError(f"folder: missing {root}\n{FOLDER_TREE}")
-    evaluation = read_csv(Path(csv), default_split=None) if csv is not None else {}
+    evaluation = read_csv(Path(csv), default_split=None, root=root) if csv is not None else {}
     given = {"query": query, "gallery": gallery}
     sources = {split: _eval_source(root, split, given[split], evaluation) for split in EVAL_SPLITS}
     for split, source in sources.items():
         if source is not None:
-            evaluation[split] = read_eval_source(source, split)
+            evaluation[split] = read_eval_source(source, split, root)
     if bool(evaluation.get("query")) != bool(evaluation.get("gallery")):
         raise DataError(f"folder: query and gallery must be given together\n{FOLDER_TREE}")
     excluded = {
@@ -97,10 +97,10 @@ def _raw_camera(name: str) -> int:
     return NO_CAMERA if camera is None else camera
 
 
-def read_eval_source(source: Path, split: str) -> list[ImageItem]:
+def read_eval_source(source: Path, split: str, root: Path) -> list[ImageItem]:
     """A query/gallery split from a folder of ``<pid>_c<cam>_...`` images or from a CSV."""
     if source.suffix.lower() == ".csv":
-        return read_csv(source, default_split=split)[split]
+        return read_csv(source, default_split=split, root=root)[split]
     if not source.is_dir():
         raise DataError(f"folder: {split} source {source} is neither a folder nor a .csv file")
     return read_labelled_folder(source)
@@ -120,12 +120,13 @@ def read_labelled_folder(folder: Path) -> list[ImageItem]:
     return items
 
 
-def read_csv(csv_file: Path, default_split: str | None) -> dict[str, list[ImageItem]]:
+def read_csv(csv_file: Path, default_split: str | None, root: Path) -> dict[str, list[ImageItem]]:
     """Rows ``path,pid,camid[,split]`` grouped by split; an empty or absent camid means no camera.
 
     Without ``default_split`` (one CSV for both splits) the ``split`` column is required.
 
-    Paths are relative to the CSV's folder so a data folder can be moved as a whole.
+    Paths are relative to the CSV's folder so a data folder can be moved as a whole,
+    and must stay inside the data set's ``root`` or the CSV's folder.
     """
     if not csv_file.is_file():
         raise DataError(f"folder: CSV {csv_file} does not exist")
@@ -143,19 +144,20 @@ def read_csv(csv_file: Path, default_split: str | None) -> dict[str, list[ImageI
             split = row.get("split") or default_split
             if split not in EVAL_SPLITS:
                 raise DataError(f"{csv_file}:{line_no}: split must be query or gallery, got {split!r}")
-            item = _csv_item(csv_file, line_no, row)
+            item = _csv_item(csv_file, line_no, row, root)
             if item.pid != JUNK_PID:
                 splits.setdefault(split, []).append(item)
     return splits
 
 
-def _csv_item(csv_file: Path, line_no: int, row: dict[str, str]) -> ImageItem:
+def _csv_item(csv_file: Path, line_no: int, row: dict[str, str], root: Path) -> ImageItem:
     try:
         pid = int(row["pid"])
         camid = int(row["camid"]) if (row.get("camid") or "").strip() else NO_CAMERA
     except ValueError:
         raise DataError(f"{csv_file}:{line_no}: pid and camid must be integers, got {row}") from None
-    return ImageItem(str(csv_file.parent / row["path"]), pid, camid)
+    path = contained_path(row["path"], csv_file.parent, (root, csv_file.parent), f"{csv_file}:{line_no}")
+    return ImageItem(str(path), pid, camid)
 
 
 def with_dense_cameras(dataset: ReidDataset) -> ReidDataset:

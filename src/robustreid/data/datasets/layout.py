@@ -9,6 +9,7 @@ closest match and draws the expected tree, so the fix is obvious.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,25 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
     """Image files in a folder, sorted by path so every run sees the same order; other files are ignored."""
     candidates = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(path for path in candidates if is_image(path) and path.is_file())
+
+
+def contained_path(relative: str, base: Path, roots: Sequence[Path], source: str) -> Path:
+    """``base / relative`` (as given), refused unless it stays inside one of ``roots``.
+
+    Label files (CSVs, lists) may come from elsewhere: a ``../`` or an absolute path
+    in one must not make robustreid read, and draw in its pictures, files outside
+    the folders the user named. The check is on the normalised text, not on
+    resolved links, so a symlink the user placed inside a root still works.
+    """
+    path = base / relative
+    normalised = Path(os.path.normpath(os.path.abspath(path)))
+    allowed = [Path(os.path.normpath(os.path.abspath(root))) for root in roots]
+    if not any(normalised.is_relative_to(root) for root in allowed):
+        raise DataError(
+            f"{source}: image path {relative!r} points outside {' and '.join(map(str, allowed))}; "
+            "image paths must be relative and stay inside the data folder"
+        )
+    return path
 
 
 def require_root(root: Path | None, dataset: str) -> Path:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from robustreid.data.base import ImageItem, ReidDataset
-from robustreid.data.datasets.layout import Layout, find_layout, require_root
+from robustreid.data.datasets.layout import Layout, contained_path, find_layout, require_root
 from robustreid.data.datasets.market_style import MARKET_LAYOUT, load_market_folders, one_based_cameras
 from robustreid.data.datasets.registry import DATASETS
 from robustreid.errors import DataError
@@ -57,7 +57,8 @@ def read_official_list(list_file: Path, image_folder: Path) -> list[ImageItem]:
         raw_camera = camera_from_msmt_name(Path(relpath).name)
         if raw_camera not in CAMERAS:
             raise DataError(f"{list_file}:{line_no}: camera {raw_camera} is not one of 1..15")
-        items.append(ImageItem(str(image_folder / relpath), pid, CAMERAS[raw_camera]))
+        path = contained_path(relpath, image_folder, (image_folder,), f"{list_file}:{line_no}")
+        items.append(ImageItem(str(path), pid, CAMERAS[raw_camera]))
     _check_first_image_exists(items, list_file)
     return items
 

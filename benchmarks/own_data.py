@@ -1,0 +1,121 @@
+"""Training on data shaped like a user's own: Market-1501's clustering settings against ``auto``.
+
+Each case trains one config twice, with the clustering settings fixed (Market-1501's
+k1 30 / k2 6 / min_samples 4 / eps 0.6, or the config's own) and with every one of
+them ``auto``, and reports mAP / Rank-1 before and after training, the last epoch's
+clusters, and the settings ``auto`` derived there:
+
+* ``few_images``: the synthetic set shaped like the folder that collapsed in a user's
+  trial (500 people, 4 images each, 2 cameras), trained with configs/folder.yaml;
+* ``market_like``: the default synthetic set with the demo config (configs/synthetic.yaml);
+* ``market1501``: the Market-1501 CPU protocol, with ``--market-root`` (about an hour each).
+
+Writes benchmarks/results/own_data.json and a docs/results.md row. ``--resume`` reuses
+finished runs under runs/bench/own_data/.
+
+    python benchmarks/own_data.py
+    python benchmarks/own_data.py --cases market1501 --market-root ../shared/datasets/market1501 --resume
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result  # noqa: E402
+from robustreid.engine.config import load_config  # noqa: E402
+from robustreid.engine.run import train_and_report  # noqa: E402
+from robustreid.engine.run_dir import RunDir  # noqa: E402
+
+MARKET_SETTINGS = ["cluster.eps=0.6", "cluster.k1=30", "cluster.k2=6", "cluster.min_samples=4"]
+AUTO_SETTINGS = ["cluster.eps=auto", "cluster.k1=auto", "cluster.k2=auto", "cluster.min_samples=auto"]
+CASES = {
+    "few_images": (
+        "configs/folder.yaml",
+        ["data.name=synthetic", "data.options.size=few_images", "eval.before_training=true"],
+        MARKET_SETTINGS,
+    ),
+    "market_like": ("configs/synthetic.yaml", [], []),  # the demo's own (hand-set) settings
+    "market1501": ("configs/market1501_cpu.yaml", ["eval.before_training=true"], []),
+}
+LAST_EPOCH_KEYS = (
+    "num_clusters",
+    "num_outliers",
+    "purity",
+    "cluster_k1",
+    "cluster_k2",
+    "cluster_min_samples",
+    "cluster_eps",
+    "identity_size",
+    "stability",
+    "collapse",
+)
+
+
+def run_case(case: str, settings: str, market_root: str | None, resume: bool) -> dict:
+    """Train one case with ``fixed`` or ``auto`` clustering settings; its before/after figures."""
+    config, overrides, fixed = CASES[case]
+    root = [f"data.root={market_root}"] if case == "market1501" else []
+    output = RunDir(f"runs/bench/own_data/{case}_{settings}")
+    cfg = load_config(
+        config,
+        [*overrides, *root, *(AUTO_SETTINGS if settings == "auto" else fixed), f"output_dir={output.path}"],
+    )
+    summary = output.read_json(RunDir.SUMMARY)
+    if not (resume and summary and summary["epochs"] == cfg.optim.epochs):
+        summary = train_and_report(cfg, resume=resume and output.has_checkpoint)
+    last = output.read_metrics()[-1]
+    return {
+        "config": config,
+        "initial_mAP": _pct(summary["before"], "mAP"),
+        "initial_rank1": _pct(summary["before"], "rank1"),
+        "mAP": _pct(summary["after"], "mAP"),
+        "rank1": _pct(summary["after"], "rank1"),
+        "wall_s": summary["wall_s"],
+        "last_epoch": {k: last[k] for k in LAST_EPOCH_KEYS if k in last},
+    }
+
+
+def _pct(metrics: dict | None, key: str) -> float | None:
+    return round(100 * metrics[key], 2) if metrics and metrics.get(key) is not None else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cases", nargs="+", default=["few_images", "market_like"], choices=list(CASES))
+    parser.add_argument("--market-root", help="Market-1501 for the market1501 case")
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args()
+    logging.getLogger("robustreid").addHandler(logging.StreamHandler())
+    start = time.perf_counter()
+    results = {
+        case: {
+            settings: run_case(case, settings, args.market_root, args.resume)
+            for settings in ("fixed", "auto")
+        }
+        for case in args.cases
+    }
+    summary = {
+        f"{case}.{settings}": f"{r['initial_mAP']}->{r['mAP']}"
+        for case, pair in results.items()
+        for settings, r in pair.items()
+    }
+    print(summary, flush=True)
+    write_result(
+        "own_data",
+        "python benchmarks/own_data.py " + shlex.join(sys.argv[1:]),
+        time.perf_counter() - start,
+        {"cases": results},
+        summary={"mAP before->after": summary},
+    )
+
+
+if __name__ == "__main__":
+    main()

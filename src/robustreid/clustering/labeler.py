@@ -1,0 +1,174 @@
+"""An epoch's pseudo-labelling: settings (fixed or ``auto``), clustering, and a collapse guard.
+
+:class:`PseudoLabeler` is what the trainer calls once per epoch. Besides the labels
+it reports, for the log line and metrics.jsonl, the settings it used, what the
+collapse guard found, and a label-free quality signal: the *stability* of the
+clustering, the NMI between this epoch's and the previous epoch's pseudo-labels
+(each outlier a cluster of its own). Stable clusters that keep most images mean the
+model is settling on identities; a stability that falls while clusters shrink to a
+handful means it is collapsing.
+
+The guard's checks (:func:`collapse_problems`) need no labels. Each problem is
+logged as a warning that names the setting to change; when any setting is
+``auto``, the settings are derived again in the direction that fixes it (smaller
+neighbourhoods and eps for merged clusters, larger eps for a sea of outliers).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from robustreid.clustering.jaccard_dense import jaccard_distance_dense
+from robustreid.clustering.jaccard_sparse import jaccard_distance_sparse
+from robustreid.clustering.neighbours import knn
+from robustreid.clustering.pseudo_labels import dbscan_labels
+from robustreid.clustering.settings import (
+    AUTO,
+    SEARCH,
+    ClusterConfig,
+    GuardConfig,
+    ResolvedSettings,
+    eps_from_distances,
+    identity_size,
+    neighbourhood_settings,
+    upper_pair_distances,
+)
+from robustreid.clustering.stats import pseudo_label_stats
+from robustreid.errors import ConfigError
+
+log = logging.getLogger("robustreid")
+
+#: One re-derivation shrinks the identity-size estimate (smaller k1, k2, min_samples and a lower
+#: eps quantile) when clusters merged, and grows eps when too many images are outliers.
+SHRINK, GROW = 0.7, 1.2
+
+
+@dataclass(frozen=True)
+class Collapse:
+    """One failed check: what happened, and whether the clusters are too coarse (merged) or too strict."""
+
+    check: str
+    message: str
+    merged: bool
+
+
+def collapse_problems(
+    labels: np.ndarray, previous_clusters: int | None, guard: GuardConfig
+) -> list[Collapse]:
+    """The guard's label-free checks of one clustering, each with the setting to change."""
+    clustered = labels[labels >= 0]
+    sizes = np.bincount(clustered) if len(clustered) else np.zeros(0, dtype=np.int64)
+    clusters, images = int((sizes > 0).sum()), len(labels)
+    problems = []
+    if len(clustered) and sizes.max() > guard.max_largest_share * len(clustered):
+        share = sizes.max() / len(clustered)
+        problems.append(
+            Collapse(
+                "largest",
+                f"one cluster holds {share:.0%} of the clustered images: clusters "
+                "are merging people; lower cluster.eps or cluster.k1, or set them to auto",
+                True,
+            )
+        )
+    if previous_clusters and clusters < (1 - guard.max_drop) * previous_clusters:
+        problems.append(
+            Collapse(
+                "drop",
+                f"the cluster count fell from {previous_clusters} to {clusters}: clusters "
+                "are merging; lower cluster.eps or cluster.k1, or set them to auto",
+                True,
+            )
+        )
+    if images and (labels < 0).mean() > guard.max_outlier_share:
+        problems.append(
+            Collapse(
+                "outliers",
+                f"{(labels < 0).mean():.0%} of the images are outliers: raise "
+                "cluster.eps or lower cluster.min_samples, or set them to auto",
+                False,
+            )
+        )
+    if clusters < guard.min_clusters_per_image * images:
+        problems.append(
+            Collapse(
+                "few",
+                f"only {clusters} clusters for {images} images: with few images per "
+                "person lower cluster.k1 and cluster.min_samples, or set them to auto",
+                True,
+            )
+        )
+    return problems
+
+
+class PseudoLabeler:
+    """Features (N, D) -> pseudo-labels (N,), -1 for outliers, with the figures of how they were made."""
+
+    def __init__(self, config: ClusterConfig | None = None) -> None:
+        self.config = config or ClusterConfig()
+        self.previous_labels: np.ndarray | None = None
+
+    def __call__(self, features: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        c = self.config
+        neighbours = knn(features, min(max(SEARCH, _fixed(c.k1, 0)), len(features))) if c.any_auto else None
+        size = identity_size(neighbours[0][:, : min(SEARCH, len(features))]) if neighbours else None
+        previous = _cluster_count(self.previous_labels)
+        scale, attempts = 1.0, c.guard.retries + 1 if c.any_auto else 1
+        for attempt in range(attempts):
+            settings, labels = self._cluster(features, neighbours, size, scale)
+            problems = collapse_problems(labels, previous, c.guard)
+            if not problems or attempt == attempts - 1:
+                break
+            merged = any(p.merged for p in problems)
+            size, scale = (size * SHRINK, scale) if merged else (size, scale * GROW)
+            log.info(
+                "clustering failed %s; deriving the auto settings again", ", ".join(p.check for p in problems)
+            )
+        for problem in problems:
+            log.warning("pseudo-labels: %s", problem.message)
+        figures = settings.as_record() | {"collapse": [p.check for p in problems]}
+        if self.previous_labels is not None and len(self.previous_labels) == len(labels):
+            figures["stability"] = pseudo_label_stats(labels, self.previous_labels)["nmi"]
+        self.previous_labels = labels
+        return labels, figures
+
+    def _cluster(
+        self,
+        features: np.ndarray,
+        neighbours: tuple[np.ndarray, np.ndarray] | None,
+        size: float | None,
+        eps_scale: float,
+    ) -> tuple[ResolvedSettings, np.ndarray]:
+        c = self.config
+        k1, k2, min_samples = neighbourhood_settings(c, size)
+        if c.method == "sparse":
+            distances = jaccard_distance_sparse(features, k1, k2, neighbours=neighbours)
+        elif c.method == "dense":
+            distances = jaccard_distance_dense(features, k1, k2)
+        else:
+            raise ConfigError(f"unknown cluster.method {c.method!r}; choose 'sparse' or 'dense'")
+        pairs = upper_pair_distances(distances) if c.eps == AUTO else None
+        eps = float(c.eps) if c.eps != AUTO else eps_from_distances(pairs, len(features), size, eps_scale)
+        settings = ResolvedSettings(eps, min_samples, k1, k2, size)
+        return settings, dbscan_labels(distances, eps, min_samples)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The previous epoch's labels: the guard's cluster-count drop and the stability read them."""
+        labels = self.previous_labels
+        return {"previous_labels": torch.from_numpy(labels) if labels is not None else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        labels = state["previous_labels"]
+        self.previous_labels = labels.numpy() if labels is not None else None
+
+
+def _fixed(value: int | str, default: int) -> int:
+    return default if value == AUTO else int(value)
+
+
+def _cluster_count(labels: np.ndarray | None) -> int | None:
+    return None if labels is None else len(np.unique(labels[labels >= 0]))

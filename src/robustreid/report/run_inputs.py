@@ -1,0 +1,62 @@
+"""What a run folder holds to redraw its pictures: the resolved config, hence the data set, the model and
+the clustering settings the run used."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from robustreid.clustering import cluster_pseudo_labels
+from robustreid.data import ReidDataset, load_dataset
+from robustreid.engine.config import TrainConfig, load_config
+from robustreid.engine.extractor import FeatureExtractor
+from robustreid.engine.run_dir import RunDir
+from robustreid.errors import CheckpointError, ConfigError, DataError
+
+RANKS_PNG = "ranks.png"
+CLUSTERS_PNG = "clusters.png"
+TSNE_PNG = "tsne.png"
+REPORT_HTML = "report.html"
+
+
+class RunInputs:
+    """A finished (or running) training run's folder, read for pictures: never written except for them."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.run = RunDir(path)
+        if not (self.run / RunDir.CONFIG).is_file():
+            raise DataError(
+                f"{self.run.path} is not a run folder (no {RunDir.CONFIG}); give the output_dir of `robustreid train`"
+            )
+        self.config: TrainConfig = load_config(self.run / RunDir.CONFIG)
+
+    @property
+    def model_file(self) -> Path:
+        """The best model, or the last checkpoint of a run that has not evaluated yet."""
+        for name in (RunDir.BEST_MODEL, RunDir.CHECKPOINT):
+            if (self.run / name).is_file():
+                return self.run / name
+        raise CheckpointError(
+            f"{self.run.path} holds no {RunDir.BEST_MODEL} or {RunDir.CHECKPOINT}: the run has not finished an epoch"
+        )
+
+    def extractor(self, device: str = "auto", batch_size: int = 64, dtype: str = "auto") -> FeatureExtractor:
+        return FeatureExtractor(self.model_file, device, batch_size, dtype)
+
+    def dataset(self) -> ReidDataset:
+        data = self.config.data
+        return load_dataset(data.name, data.root, **data.options)
+
+    def pseudo_labels(self, features: np.ndarray) -> np.ndarray:
+        """These features clustered with the run's ``cluster.*`` settings (numbers; not ``auto`` ones)."""
+        c = self.config.cluster
+        settings = {"eps": c.eps, "min_samples": c.min_samples, "k1": c.k1, "k2": c.k2}
+        derived = [key for key, value in settings.items() if isinstance(value, str)]
+        if derived:
+            raise ConfigError(
+                f"{self.run / RunDir.CONFIG} derives cluster.{', cluster.'.join(derived)} from the data; "
+                "pictures of pseudo-labels need fixed numbers: set them in that file to the values the log reports"
+            )
+        return cluster_pseudo_labels(features, **settings, method=c.method)
