@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -45,7 +46,9 @@ def extract_features(
     for batch, _ in tqdm(loader, desc=desc, leave=False, disable=None):
         batch = batch.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with autocast(device, dtype):
-            chunks.append(torch.nn.functional.normalize(model(batch).float(), dim=1).cpu())
+            features = model(batch).float()
+            # bf16 outputs are unit-norm only to ~3 digits; fp32 ones stay exactly as the model gave them
+            chunks.append((features if dtype == torch.float32 else F.normalize(features, dim=1)).cpu())
     model.train(was_training)
     return torch.cat(chunks) if chunks else torch.empty(0)
 
