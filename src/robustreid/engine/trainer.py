@@ -182,7 +182,12 @@ class Trainer:
         label_tensor = torch.from_numpy(labels)
         record: dict[str, Any] = {}
         with _timed(record, "time_memory_init"):
-            self.memory.initialise(features.to(self.device), label_tensor.to(self.device))
+            self.memory.initialise(
+                features.to(self.device),
+                label_tensor.to(self.device),
+                cameras=torch.from_numpy(self.images.train_camids).to(self.device),
+                epoch=epoch,
+            )
         record.update(self._notify("on_memory_initialised", epoch, self.memory, features, labels))
         sampler = PKBatchSampler(
             labels,
@@ -225,7 +230,7 @@ class Trainer:
         images = images.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, training_dtype(self.device)):
             embeddings = self.model(images)
-        loss = self.memory(embeddings.float(), targets)
+        loss = self.memory(embeddings.float(), targets, indices)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from robustreid.errors import ConfigError
+from robustreid.memory.strategies import SAA_TRAINING_INITS
 
 if TYPE_CHECKING:
     from robustreid.engine.config import TrainConfig
@@ -81,7 +82,16 @@ RULES: tuple[Rule, ...] = (
     at_least("cluster.k2", 1),
     above("memory.temperature", 0),
     within("memory.momentum", 0, 1),
+    at_least("memory.warmup_epochs", 0),
+    within("memory.anchor_weight", 0, 1),
     above("memory.saa.temperature", 0),
+    Rule("memory.saa.noise_quantile", "in (0, 1]", lambda value, _: 0 < value <= 1),
+    Rule(
+        "memory.saa.loss_quantile",
+        "in (0, 1], and below 1 only with memory.init csa or mean+saa (which train the SAA it reads)",
+        lambda value, cfg: 0 < value <= 1 and (value == 1 or cfg.memory.init in SAA_TRAINING_INITS),
+    ),
+    Rule("memory.saa.merge_share", "in (0, 1): the minority side of a merge", lambda v, _: 0 < v < 1),
     above("memory.saa.lr", 0),
     Rule(
         "memory.saa.width",

@@ -21,24 +21,30 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robustreid.errors import ConfigError
 from robustreid.memory.saa import SAAConfig
 from robustreid.memory.strategies import (
     MEMORY_UPDATE,
     PROTOTYPE_INIT,
+    RELIABILITY_GROUPS,
     InitContext,
     MemoryState,
     UpdateContext,
+    member_reliability,
 )
 
 
 @dataclass
 class MemoryConfig:
-    """``memory.*`` in the config: the loss temperature, the momentum and the two strategies."""
+    """``memory.*`` in the config: the loss, the momentum, the two strategies and their ramps."""
 
     temperature: float = 0.05
     momentum: float = 0.1  # m <- momentum * m + (1 - momentum) * f
     init: str = "mean"  # prototype initialisation strategy (PROTOTYPE_INIT)
     update: str = "hard"  # memory update strategy (MEMORY_UPDATE)
+    warmup_epochs: int = 0  # epochs that update by every sample ("mean") before ``update`` takes over
+    anchor_weight: float = 0.0  # weight of the ClusterNCE against the epoch's fixed initial prototypes
+    reliability: str = "camera"  # gated updates judge members within their camera group, or "cluster"
     saa: SAAConfig = field(default_factory=SAAConfig)  # used by init csa / mean+saa and update hps
 
 
@@ -46,18 +52,40 @@ class ClusterMemory(nn.Module):
     def __init__(self, config: MemoryConfig | None = None) -> None:
         super().__init__()
         self.config = config or MemoryConfig()
+        if self.config.reliability not in RELIABILITY_GROUPS:
+            raise ConfigError(
+                f"unknown memory.reliability {self.config.reliability!r}; use {' or '.join(RELIABILITY_GROUPS)}"
+            )
         self.init_strategy = PROTOTYPE_INIT.get(self.config.init)
         self.update_strategy = MEMORY_UPDATE.get(self.config.update)
         self.state = MemoryState()
+        self.epoch = 0
         self.register_buffer("prototypes", torch.zeros(0))
+        self.register_buffer("anchors", torch.zeros(0))
 
     @property
     def num_clusters(self) -> int:
         return self.prototypes.shape[0]
 
+    @property
+    def warming_up(self) -> bool:
+        """During the first ``warmup_epochs`` every sample updates: the clusters are at their noisiest."""
+        return self.epoch < self.config.warmup_epochs
+
     @torch.no_grad()
-    def initialise(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        """Prototypes for clusters 0..C-1 from the epoch's features; label -1 (outliers) is ignored."""
+    def initialise(
+        self,
+        features: torch.Tensor,
+        labels: torch.Tensor,
+        cameras: torch.Tensor | None = None,
+        epoch: int = 0,
+    ) -> None:
+        """Prototypes for clusters 0..C-1 from the epoch's features; label -1 (outliers) is ignored.
+
+        ``cameras`` (dataset order, -1 where unknown) define the groups within which gated
+        updates judge a member's reliability; ``epoch`` drives the warm-up.
+        """
+        self.epoch = epoch
         keep = labels >= 0
         context = InitContext(
             features[keep],
@@ -68,10 +96,33 @@ class ClusterMemory(nn.Module):
             options=self.config.saa,
         )
         self.prototypes = F.normalize(self.init_strategy(context).float(), dim=1).to(features.device)
+        self.anchors = self.prototypes.clone() if self.config.anchor_weight > 0 else torch.zeros(0)
+        by_camera = self.config.reliability == "camera" and cameras is not None
+        self.state.reliability = member_reliability(features, labels, cameras if by_camera else None)
 
-    def forward(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """ClusterNCE loss of (normalised) features against all prototypes."""
-        logits = F.normalize(features, dim=1) @ self.prototypes.to(features.dtype).t()
+    def forward(
+        self, features: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """ClusterNCE loss of (normalised) features against all prototypes.
+
+        With ``anchor_weight`` w, the loss is (1 - w) x ClusterNCE on the momentum prototypes
+        + w x ClusterNCE on the epoch's fixed initial ones, so the initialisation lasts the
+        epoch. Samples that the epoch's SAA dispersion sets aside (``saa.loss_quantile``) sit out.
+        """
+        unit = F.normalize(features, dim=1)
+        taking_part = self.state.loss_mask(indices)
+        if taking_part is not None:
+            unit, targets = unit[taking_part], targets[taking_part]
+        loss = self._cluster_nce(unit, targets, self.prototypes)
+        weight = self.config.anchor_weight
+        if weight > 0:
+            loss = (1 - weight) * loss + weight * self._cluster_nce(unit, targets, self.anchors)
+        return loss
+
+    def _cluster_nce(
+        self, unit: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor
+    ) -> torch.Tensor:
+        logits = unit @ prototypes.to(unit.dtype).t()
         return F.cross_entropy(logits / self.config.temperature, targets)
 
     @torch.no_grad()
@@ -81,7 +132,7 @@ class ClusterMemory(nn.Module):
         """Batch positions of the samples the update strategy picks, in the order to apply them.
 
         ``indices`` are the dataset positions of the batch samples, which strategies that
-        read per-sample state (HPS's epoch dispersion) need.
+        read per-sample state (HPS's epoch dispersion, the members' groups) need.
         """
         context = UpdateContext(
             F.normalize(features.detach().float(), dim=1),
@@ -91,7 +142,8 @@ class ClusterMemory(nn.Module):
             state=self.state,
             options=self.config.saa,
         )
-        return self.update_strategy(context)
+        strategy = MEMORY_UPDATE.get("mean") if self.warming_up else self.update_strategy
+        return strategy(context)
 
     @torch.no_grad()
     def update(

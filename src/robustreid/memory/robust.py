@@ -7,6 +7,9 @@
   ablation (HPS reads an SAA "trained by CSA", so the training must still run).
 * ``update="hps"``: per pseudo-class in a batch, the member with the highest SAA
   dispersion degree (the hardest positive) updates the prototype.
+* ``update="hps_gated"`` (HPS v2): the member with the best harmonic mean of its
+  SAA-dispersion rank and its camera-group reliability rank (the hardest *reliable*
+  positive).
 
 The SAA, its optimiser and the per-sample dispersion are the memory state's
 :class:`~robustreid.memory.saa.SAAState`: the module is warm-started from the
@@ -34,6 +37,7 @@ from robustreid.memory.strategies import (
     MemoryState,
     UpdateContext,
     mean_prototypes,
+    percentile_rank,
     update_by_highest_score,
 )
 
@@ -59,6 +63,32 @@ def update_by_hardest_positive(ctx: UpdateContext) -> torch.Tensor:
     ``noise_quantile < 1``): otherwise the "hardest positive" is, most often, a
     clustering mistake. A class whose batch members are all flagged is not updated.
     """
+    dispersion, kept = _dispersion_of_candidates(ctx)
+    return kept[update_by_highest_score(ctx.targets[kept], dispersion[kept])]
+
+
+@MEMORY_UPDATE.register("hps_gated")
+def update_by_hardest_reliable_positive(ctx: UpdateContext) -> torch.Tensor:
+    """HPS v2: per class, the member with the best harmonic mean of hardness and reliability ranks.
+
+    Hardness is the epoch's SAA dispersion, reliability the similarity to the other
+    members of its camera group; each is ranked among all members of the epoch, so the
+    two weigh alike. The winner is the hardest member that still looks like its group:
+    the hardest *reliable* positive, where plain HPS's hardest is most often a mistake.
+    """
+    if ctx.options.dispersion_source != "epoch":
+        raise ConfigError(
+            'memory.update "hps_gated" ranks the epoch\'s dispersion: use memory.saa.dispersion_source=epoch'
+        )
+    _, kept = _dispersion_of_candidates(ctx)
+    hardness = percentile_rank(_trained_saa(ctx.state).dispersion)[ctx.indices]
+    reliability = percentile_rank(ctx.state.reliability)[ctx.indices]
+    scores = 2 * hardness * reliability / (hardness + reliability)
+    return kept[update_by_highest_score(ctx.targets[kept], scores[kept])]
+
+
+def _dispersion_of_candidates(ctx: UpdateContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each batch sample's SAA dispersion, and the positions not flagged as likely noise."""
     saa_state = _trained_saa(ctx.state)
     if ctx.indices is None:
         raise ValueError('update "hps" needs the dataset positions of the batch (UpdateContext.indices)')
@@ -72,8 +102,7 @@ def update_by_hardest_positive(ctx: UpdateContext) -> torch.Tensor:
         raise ConfigError(
             f"unknown memory.saa.dispersion_source {ctx.options.dispersion_source!r}; use epoch or batch"
         )
-    kept = (~saa_state.likely_noise[ctx.indices]).nonzero().squeeze(1)
-    return kept[update_by_highest_score(ctx.targets[kept], dispersion[kept])]
+    return dispersion, (~saa_state.likely_noise[ctx.indices]).nonzero().squeeze(1)
 
 
 def _trained_saa(state: MemoryState) -> SAAState:
@@ -104,9 +133,19 @@ def _train_and_measure(ctx: InitContext) -> torch.Tensor:
     size = int(ctx.sample_index.max()) + 1 if len(ctx.sample_index) else 0
     saa_state.dispersion = torch.full((size,), float("nan"), device=features.device)
     saa_state.dispersion[ctx.sample_index] = dispersion
-    threshold = torch.quantile(dispersion, options.noise_quantile) if len(dispersion) else 0.0
-    saa_state.likely_noise = saa_state.dispersion > threshold
+    saa_state.likely_noise = _above_quantile(saa_state.dispersion, dispersion, options.noise_quantile)
+    saa_state.sits_out = (
+        _above_quantile(saa_state.dispersion, dispersion, options.loss_quantile)
+        if options.loss_quantile < 1
+        else None
+    )
     return prototypes
+
+
+def _above_quantile(per_sample: torch.Tensor, members: torch.Tensor, quantile: float) -> torch.Tensor:
+    """Which samples' dispersion lies above the ``quantile`` of the members' (False for outliers)."""
+    threshold = torch.quantile(members, quantile) if len(members) else 0.0
+    return per_sample > threshold
 
 
 def _warm_saa(state: MemoryState, feature_dim: int, device: torch.device, options: SAAConfig) -> SAAState:

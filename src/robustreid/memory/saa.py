@@ -46,13 +46,15 @@ class SAAConfig:
     max_set_size: int = 64  # larger clusters are cut into chunks (subsampled when training)
     steps: int = 50  # SAA optimiser steps per epoch, on the freshly extracted features
     lr: float = 1e-3
-    objective: str = "planted"  # planted | split_half (measured: docs/method.md)
+    objective: str = "planted"  # planted | merge | split_half (measured: docs/method.md)
     temperature: float = 0.05  # of the ClusterNCE on SAA prototypes
     planted_fraction: float = 0.5  # objective=planted: share of clusters given one look-alike
-    planted_loss_weight: float = 1.0  # objective=planted: weight of -log(1 - planted weight)
+    planted_loss_weight: float = 1.0  # objective=planted/merge: weight of -log(1 - planted weight)
+    merge_share: float = 0.5  # objective=merge: minority side's size, as a share of the majority's
     dispersion: str = "distance"  # distance (to the SAA prototype) | weight (1 - weight x cluster size)
     dispersion_source: str = "epoch"  # epoch (once, on extracted features) | batch (current batch features)
     noise_quantile: float = 1.0  # hps skips samples above this quantile of epoch dispersion; 1.0 = none
+    loss_quantile: float = 1.0  # samples above this quantile sit out of the loss for the epoch; 1.0 = none
 
     def objective_options(self) -> dict[str, float]:
         """The keyword options :func:`train_saa` passes to the objective."""
@@ -61,6 +63,7 @@ class SAAConfig:
             "temperature": self.temperature,
             "planted_fraction": self.planted_fraction,
             "planted_loss_weight": self.planted_loss_weight,
+            "merge_share": self.merge_share,
         }
 
 
@@ -136,6 +139,7 @@ class SAAState:
     optimizer: torch.optim.Optimizer
     dispersion: torch.Tensor | None = None  # (N,), NaN for samples outside every cluster
     likely_noise: torch.Tensor | None = None  # (N,) bool, dispersion above options.noise_quantile
+    sits_out: torch.Tensor | None = None  # (N,) bool, above options.loss_quantile; None when it is 1
     losses: list[float] | None = None  # the SAA objective over the last epoch's steps
 
     @classmethod
@@ -150,6 +154,7 @@ class SAAState:
             "optimizer": self.optimizer.state_dict(),
             "dispersion": self.dispersion,
             "likely_noise": self.likely_noise,
+            "sits_out": self.sits_out,
             "losses": self.losses,
         }
 
@@ -161,9 +166,10 @@ class SAAState:
         state = cls.new(feature_dim, options, device)
         state.module.load_state_dict(saved["module"])
         state.optimizer.load_state_dict(saved["optimizer"])
-        state.dispersion, state.likely_noise, state.losses = (
+        state.dispersion, state.likely_noise, state.sits_out, state.losses = (
             saved["dispersion"],
             saved["likely_noise"],
+            saved.get("sits_out"),
             saved["losses"],
         )
         return state
@@ -282,12 +288,7 @@ def planted_outlier_loss(
     features: torch.Tensor,
     labels: torch.Tensor,
     num_clusters: int,
-    *,
-    max_set_size: int,
-    temperature: float,
-    planted_fraction: float,
-    planted_loss_weight: float,
-    **_: object,
+    **options: float,
 ) -> torch.Tensor:
     """Split-half, with a member of a similar cluster planted into a fraction of the aggregated halves.
 
@@ -295,9 +296,47 @@ def planted_outlier_loss(
     members' weights are pushed towards zero by -log(1 - w): a direct lesson in what
     a clustering mistake looks like, which split-half alone does not give.
     """
+    return _look_alike_loss(saa, features, labels, num_clusters, **{**options, "merge_share": 0.0})
+
+
+@SAA_OBJECTIVES.register("merge")
+def merged_look_alikes_loss(
+    saa: SelfAttentionAggregator,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_clusters: int,
+    **options: float,
+) -> torch.Tensor:
+    """Fuse a fraction of the aggregated halves with a minority of a look-alike cluster; recover the majority.
+
+    The clustering mistakes we measure are merges of two look-alike identities, not
+    single intruders (docs/method.md section 8). Each chosen set gets ``merge_share``
+    x its own size of members from one of its most similar clusters; the fused set's
+    prototype must still classify the majority's held-out members, and the minority's
+    total weight is pushed towards zero.
+    """
+    return _look_alike_loss(saa, features, labels, num_clusters, **options)
+
+
+def _look_alike_loss(
+    saa: SelfAttentionAggregator,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_clusters: int,
+    *,
+    max_set_size: int,
+    temperature: float,
+    planted_fraction: float,
+    planted_loss_weight: float,
+    merge_share: float,
+    **_: object,
+) -> torch.Tensor:
+    """Split-half ClusterNCE on sets given look-alike members, plus -log(1 - their total weight) per set."""
     rank = random_rank_within_cluster(labels, num_clusters)
     aggregated, held_out = _split(rank, labels, num_clusters, max_set_size)
-    donors, receivers = _plant_look_alikes(features, labels, num_clusters, rank, planted_fraction)
+    donors, receivers = _plant_look_alikes(
+        features, labels, num_clusters, rank, planted_fraction, merge_share
+    )
     set_rows = torch.cat([aggregated.nonzero().squeeze(1), donors])
     set_labels = torch.cat([labels[aggregated], receivers])
     prototypes, weights = aggregate_clusters(saa, features[set_rows], set_labels, num_clusters, max_set_size)
@@ -305,7 +344,10 @@ def planted_outlier_loss(
     if not len(donors):
         return nce
     planted_weights = weights[int(aggregated.sum()) :]
-    return nce - planted_loss_weight * torch.log1p(-planted_weights.clamp(max=1 - 1e-6)).mean()
+    receiving, per_receiver = torch.unique(receivers, return_inverse=True)
+    total = torch.zeros(len(receiving), dtype=weights.dtype, device=weights.device)
+    total = total.index_add(0, per_receiver, planted_weights)
+    return nce - planted_loss_weight * torch.log1p(-total.clamp(max=1 - 1e-6)).mean()
 
 
 def _split(
@@ -326,8 +368,13 @@ def _plant_look_alikes(
     num_clusters: int,
     rank: torch.Tensor,
     planted_fraction: float,
+    merge_share: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows of donor members and the clusters they are planted into (at most one donor per cluster)."""
+    """Rows of donor members and the clusters they are planted into (one donor cluster per receiver).
+
+    ``merge_share`` 0 plants one random member of the donor; above 0, that share of the
+    receiver's aggregated half (at least one, at most the donor's size), a merge.
+    """
     device = features.device
     counts = torch.bincount(labels, minlength=num_clusters)
     present = counts > 0
@@ -343,10 +390,19 @@ def _plant_look_alikes(
     chosen = (torch.rand(num_clusters, device=device) < planted_fraction) & present
     receivers = chosen.nonzero().squeeze(1)
     donor_clusters = nearest[receivers, torch.randint(nearest.shape[1], (len(receivers),), device=device)]
-    donor_rank = (torch.rand(len(receivers), device=device) * counts[donor_clusters]).long()
     row_of = torch.full((num_clusters, int(counts.max())), -1, dtype=torch.long, device=device)
     row_of[labels, rank] = torch.arange(len(labels), device=device)
-    return row_of[donor_clusters, donor_rank], receivers
+    if merge_share <= 0:
+        donor_rank = (torch.rand(len(receivers), device=device) * counts[donor_clusters]).long()
+        return row_of[donor_clusters, donor_rank], receivers
+    aggregated_size = torch.div(counts + 1, 2, rounding_mode="floor")[receivers]
+    size = (merge_share * aggregated_size).long().clamp(min=1)
+    size = torch.minimum(size, counts[donor_clusters])
+    receivers, donor_clusters = receivers.repeat_interleave(size), donor_clusters.repeat_interleave(size)
+    slot = torch.arange(len(receivers), device=device) - (torch.cumsum(size, 0) - size).repeat_interleave(
+        size
+    )
+    return row_of[donor_clusters, slot], receivers  # rank is a random order: the first ranks, a random subset
 
 
 def _cluster_nce(

@@ -18,16 +18,81 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from robustreid.memory.saa import SAAConfig, SAAState
 from robustreid.utils.registry import Registry
 
+#: How gated updates judge a member's reliability: within its camera group (3C), or its whole cluster.
+RELIABILITY_GROUPS = ("camera", "cluster")
+#: The init strategies that train the SAA which HPS and ``saa.loss_quantile`` read.
+SAA_TRAINING_INITS = ("csa", "mean+saa")
+
+
+def member_reliability(
+    features: torch.Tensor, labels: torch.Tensor, cameras: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per sample, the cosine of its feature to the mean of the *other* members of its group (NaN for outliers).
+
+    The group is the member's cluster seen from its own camera (3C's camera groups), or
+    the whole cluster when ``cameras`` is None or the member is its camera's only one.
+    A true member of a cluster that spans cameras still looks like the other views from
+    its camera; a clustering mistake usually does not. Leaving the member out keeps a
+    sample from vouching for itself.
+    """
+    keep = labels >= 0
+    members, cluster = features[keep].float(), labels[keep]
+    reliability = torch.full((len(labels),), float("nan"), device=features.device)
+    similarity, _ = _similarity_to_the_others(members, cluster)
+    if cameras is not None:
+        camera = cameras[keep].clamp(min=0)
+        by_camera, group_size = _similarity_to_the_others(members, cluster * (int(camera.max()) + 1) + camera)
+        similarity = torch.where(group_size > 1, by_camera, similarity)
+    reliability[keep] = similarity
+    return reliability
+
+
+def _similarity_to_the_others(features: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine of each row to the sum of the other rows with its key (0 when it has none), and the key's size."""
+    _, group = torch.unique(key, return_inverse=True)
+    sums = torch.zeros(int(group.max()) + 1 if len(group) else 0, features.shape[1], device=features.device)
+    sums.index_add_(0, group, features)
+    others = sums[group] - features
+    return F.cosine_similarity(features, others, dim=1), torch.bincount(group)[group]
+
+
+def percentile_rank(values: torch.Tensor) -> torch.Tensor:
+    """Each value's rank among the non-NaN values, scaled to (0, 1]; NaN stays NaN.
+
+    Puts scores of different scales (a dispersion, a cosine) on one scale, so that a
+    harmonic mean of two of them weighs both.
+    """
+    ranked = torch.full_like(values, float("nan"))
+    present = ~values.isnan()
+    order = values[present].argsort()
+    ranks = torch.empty_like(order, dtype=values.dtype)
+    ranks[order] = torch.arange(1, len(order) + 1, device=values.device, dtype=values.dtype)
+    ranked[present] = ranks / max(len(order), 1)
+    return ranked
+
 
 @dataclass
 class MemoryState:
-    """What strategies carry across batches and epochs; saved in the training checkpoint."""
+    """What strategies carry across batches and epochs.
+
+    The SAA is saved in the training checkpoint (it is warm-started across epochs);
+    the reliability is recomputed with every epoch's clusters.
+    """
 
     saa: SAAState | None = None  # trained by init "csa" / "mean+saa", read by update "hps"
+    reliability: torch.Tensor | None = None  # (N,) see member_reliability; read by the gated updates
+
+    def loss_mask(self, indices: torch.Tensor | None) -> torch.Tensor | None:
+        """Which batch samples take part in the loss; None when all do (the usual case)."""
+        if indices is None or self.saa is None or self.saa.sits_out is None:
+            return None
+        taking_part = ~self.saa.sits_out[indices]
+        return taking_part if taking_part.any() else None
 
     def state_dict(self) -> dict[str, object]:
         return {"saa": self.saa.state_dict() if self.saa is not None else None}
@@ -109,3 +174,27 @@ def update_by_hardest_by_cosine(ctx: UpdateContext) -> torch.Tensor:
     """Cluster Contrast "hard": the sample least similar to its current prototype."""
     similarity = (ctx.features * ctx.prototypes[ctx.targets]).sum(dim=1)
     return update_by_highest_score(ctx.targets, -similarity)
+
+
+def gated_scores(ctx: UpdateContext, hardness: torch.Tensor) -> torch.Tensor:
+    """3C's harmonic gate h = d s / (d + s) of hardness d and reliability s = 1 + cos(member, its group).
+
+    A member scores high when it is hard (far from what the memory already holds) and
+    reliable (close to the other members of its cluster from its own camera).
+    """
+    return hardness * (s := 1 + _batch_reliability(ctx)) / (hardness + s).clamp(min=1e-12)
+
+
+def _batch_reliability(ctx: UpdateContext) -> torch.Tensor:
+    if ctx.state.reliability is None or ctx.indices is None:
+        raise ValueError(
+            "gated updates need the epoch's member reliability and the batch's dataset positions"
+        )
+    return ctx.state.reliability[ctx.indices]
+
+
+@MEMORY_UPDATE.register("gated")
+def update_by_gated_hardest(ctx: UpdateContext) -> torch.Tensor:
+    """3C-style: per class, the sample with the best gate of distance to the prototype and reliability."""
+    hardness = 1 - (ctx.features * ctx.prototypes[ctx.targets]).sum(dim=1)
+    return update_by_highest_score(ctx.targets, gated_scores(ctx, hardness))
