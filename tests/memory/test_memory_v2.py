@@ -1,5 +1,8 @@
 """The second design of the robust memory: gated hard positives, warm-up, anchors, loss gating, merges."""
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -202,3 +205,24 @@ def test_bad_v2_settings_are_named(overrides, message):
 def test_an_unknown_reliability_is_named():
     with pytest.raises(ConfigError, match="memory.reliability 'cameras'"):
         ClusterMemory(MemoryConfig(reliability="cameras"))
+
+
+def ablation_variants():
+    spec = importlib.util.spec_from_file_location(
+        "ablation", Path(__file__).parents[2] / "benchmarks/ablation.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.VARIANTS
+
+
+@pytest.mark.parametrize("variant", sorted(ablation_variants()))
+def test_every_ablation_variant_is_a_valid_memory_that_trains(variant):
+    cfg = load_config("configs/synthetic.yaml", [*ablation_variants()[variant], "memory.saa.steps=2"])
+    memory = ClusterMemory(cfg.memory)
+    features, labels, cameras = two_camera_cluster()
+    memory.initialise(features, labels, cameras=cameras, epoch=cfg.memory.warmup_epochs)
+    batch = torch.arange(8)
+    assert torch.isfinite(memory(features, labels, batch))
+    chosen = memory.update(features, labels, indices=batch)
+    assert 2 <= len(chosen) <= 8  # at least one updater per class
