@@ -102,9 +102,9 @@ def test_a_nan_loss_stops_with_the_last_checkpoint_intact(tiny_dataset, images, 
     real_loss = ClusterMemory.forward
     steps = {"n": 0}
 
-    def nan_from_epoch_1(self, features, targets):
+    def nan_from_epoch_1(self, features, targets, indices=None):
         steps["n"] += 1
-        loss = real_loss(self, features, targets)
+        loss = real_loss(self, features, targets, indices)
         return loss * float("nan") if steps["n"] > 2 else loss  # epoch 0 has 2 steps
 
     monkeypatch.setattr(ClusterMemory, "forward", nan_from_epoch_1)

@@ -261,10 +261,7 @@ def split_half_loss(
     features: torch.Tensor,
     labels: torch.Tensor,
     num_clusters: int,
-    *,
-    max_set_size: int,
-    temperature: float,
-    **_: object,
+    **options: float,
 ) -> torch.Tensor:
     """Aggregate a random half of each cluster; its prototype must classify the other half (ClusterNCE).
 
@@ -274,12 +271,8 @@ def split_half_loss(
     a prototype leaning towards the atypical members serves those best, so SAA learns
     to *up*-weight them (benchmarks/saa_features.py, docs/method.md).
     """
-    rank = random_rank_within_cluster(labels, num_clusters)
-    aggregated, held_out = _split(rank, labels, num_clusters, max_set_size)
-    prototypes, _ = aggregate_clusters(
-        saa, features[aggregated], labels[aggregated], num_clusters, max_set_size
-    )
-    return _cluster_nce(features[held_out], labels[held_out], prototypes, temperature)
+    nothing_planted = {"planted_fraction": 0.0, "merge_share": 0.0, "planted_loss_weight": 0.0}
+    return _look_alike_loss(saa, features, labels, num_clusters, **{**options, **nothing_planted})
 
 
 @SAA_OBJECTIVES.register("planted")
@@ -331,7 +324,11 @@ def _look_alike_loss(
     merge_share: float,
     **_: object,
 ) -> torch.Tensor:
-    """Split-half ClusterNCE on sets given look-alike members, plus -log(1 - their total weight) per set."""
+    """Split-half ClusterNCE on sets given look-alike members, plus -log(1 - their total weight) per set.
+
+    The one mechanism behind the three objectives: ``planted_fraction`` 0 plants nothing
+    (split-half), ``merge_share`` 0 plants one member (planted), above 0 a minority (merge).
+    """
     rank = random_rank_within_cluster(labels, num_clusters)
     aggregated, held_out = _split(rank, labels, num_clusters, max_set_size)
     donors, receivers = _plant_look_alikes(
@@ -378,7 +375,7 @@ def _plant_look_alikes(
     device = features.device
     counts = torch.bincount(labels, minlength=num_clusters)
     present = counts > 0
-    if int(present.sum()) < 2:
+    if int(present.sum()) < 2 or planted_fraction <= 0:
         nothing = torch.empty(0, dtype=torch.long, device=device)
         return nothing, nothing
     means = F.normalize(
