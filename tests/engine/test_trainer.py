@@ -146,6 +146,18 @@ def test_killed_run_resumes_to_the_same_result(tiny_dataset, tmp_path, monkeypat
     assert [r["epoch"] for r in RunDir(tmp_path / "killed").read_metrics()] == [0, 1]
 
 
+def test_training_does_not_depend_on_when_it_is_evaluated(tiny_dataset, tmp_path):
+    """Evaluating draws DataLoader seeds; on a fork of the random state it leaves training alone."""
+    every_epoch = seeded_trainer(tiny_config(tmp_path / "every"), tiny_dataset)
+    every_epoch.evaluate()  # before training, as the demo does
+    evaluated_often = every_epoch.fit()
+    evaluated_once = seeded_trainer(tiny_config(tmp_path / "once", "eval.every=0"), tiny_dataset).fit()
+    assert evaluated_often["loss"] == evaluated_once["loss"]
+    assert evaluated_often["mAP"] == evaluated_once["mAP"]
+    assert [r.get("mAP") is not None for r in RunDir(tmp_path / "every").read_metrics()] == [True, True]
+    assert [r.get("mAP") is not None for r in RunDir(tmp_path / "once").read_metrics()] == [False, True]
+
+
 def test_resume_without_checkpoint_starts_from_the_first_epoch(tiny_dataset, tmp_path, caplog):
     cfg = tiny_config(tmp_path, "optim.epochs=1")
     result = seeded_trainer(cfg, tiny_dataset).fit(resume=True)  # killed before its first checkpoint

@@ -290,7 +290,8 @@ def _add_train(sub) -> None:
         help="unsupervised training from a YAML config",
         description="Cluster-contrast training from unlabeled images. The resolved config, "
         "checkpoints, metrics.jsonl, a learning curve and a ranked-results picture "
-        "go to the run folder (output_dir).",
+        "go to the run folder (output_dir). On several GPUs or machines, start it with "
+        "`torchrun --nproc_per_node N -m robustreid train ...`; optim.batch_size is the global batch.",
     )
     p.add_argument("--config", help="YAML config (see configs/); unspecified keys keep their defaults")
     p.add_argument("--data-root", help="shortcut for --set data.root=DIR")

@@ -15,23 +15,29 @@ import torch
 from robustreid.clustering import ClusterConfig, PseudoLabeler
 from robustreid.data import load_dataset
 from robustreid.data.base import ReidDataset
+from robustreid.distributed import prepare_batchnorm, process_device
 from robustreid.engine.config import DataConfig, OptimConfig, TrainConfig
 from robustreid.engine.observers import EpochObserver, GroundTruthDiagnostics, RunPictures
 from robustreid.engine.run_dir import RunDir
 from robustreid.engine.trainer import Trainer, TrainImages
 from robustreid.memory.cluster_memory import ClusterMemory
 from robustreid.models import ReidModel, build_model_from_config
-from robustreid.utils.runtime import resolve_device, resolve_inference_dtype
+from robustreid.utils.runtime import resolve_inference_dtype
 
 log = logging.getLogger("robustreid")
 
 
 def build_trainer(cfg: TrainConfig, dataset: ReidDataset | None = None) -> Trainer:
-    """Every part of a run from ``cfg``; ``dataset`` replaces the one ``cfg.data`` names."""
-    device = resolve_device(cfg.device)
+    """Every part of a run from ``cfg``; ``dataset`` replaces the one ``cfg.data`` names.
+
+    Under torchrun (a process group exists) the device is this process's GPU and
+    BatchNorm is synchronised as ``model.sync_bn`` asks; otherwise nothing changes.
+    """
+    device = process_device(cfg.device)
     dataset = dataset or build_dataset(cfg.data)
     log.info("\n%s", dataset.summary())
-    model = build_model_from_config(cfg.model).to(device, memory_format=torch.channels_last)
+    model = prepare_batchnorm(build_model_from_config(cfg.model), cfg.model, cfg.optim.batch_size)
+    model = model.to(device, memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg.optim)
     images = TrainImages.from_dataset(dataset, cfg.data.height, cfg.data.width, cfg.data.preload)
     run_dir = RunDir(cfg.output_dir)

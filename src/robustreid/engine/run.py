@@ -1,4 +1,8 @@
-"""The whole job behind ``robustreid train``: seed, build, train, and leave a run folder a person can read."""
+"""The whole job behind ``robustreid train``: seed, build, train, and leave a run folder a person can read.
+
+Under torchrun every process runs this job in one process group; rank 0 alone logs
+and writes the run folder (see :mod:`robustreid.distributed`).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from robustreid.data.images import screen_dataset
+from robustreid.distributed import World, from_rank0, process_group
 from robustreid.engine.builder import build_dataset, build_trainer
 from robustreid.engine.config import TrainConfig
 from robustreid.engine.run_dir import RunDir
@@ -22,27 +27,54 @@ log = logging.getLogger("robustreid")
 
 
 def train_and_report(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
-    """Train from ``cfg``; returns the summary it writes to summary.json (before/after/best, wall time)."""
+    """Train from ``cfg``; returns the summary it writes to summary.json (before/after/best, wall time).
+
+    Under torchrun every rank returns rank 0's summary.
+    """
     start = time.perf_counter()
-    run_dir = RunDir(cfg.output_dir).create()
-    with _log_to_file(run_dir / RunDir.LOG), _terminate_as_interrupt():
+    run_dir = RunDir(cfg.output_dir)
+    with process_group(cfg.device) as world, _main_process_logs(run_dir, world), _terminate_as_interrupt():
         seed_everything(cfg.seed)
         # broken files are skipped (or refused) here, before an epoch could stop on one
         trainer = build_trainer(
             cfg, dataset=screen_dataset(build_dataset(cfg.data), cfg.data.max_bad_fraction)
         )
-        initial = _initial_metrics(trainer, cfg.eval.before_training, resume)
+        initial = from_rank0(lambda: _initial_metrics(trainer, cfg.eval.before_training, resume))
         final = trainer.fit(resume=resume)
-    summary = {
+        summary = from_rank0(lambda: _summary(run_dir, initial, final, start))  # rank 0 evaluated
+    if world.is_main:
+        run_dir.write_json(RunDir.SUMMARY, summary)
+        log.info(_format_summary(summary, str(run_dir.path)))
+    return summary
+
+
+def _summary(
+    run_dir: RunDir, initial: dict[str, float] | None, final: dict[str, Any], start: float
+) -> dict[str, Any]:
+    return {
         "before": initial,
         "after": {"mAP": final.get("mAP"), "rank1": final.get("rank1")},
         "best": {"mAP": final["best_mAP"], "epoch": final["best_epoch"]},
         "wall_s": round(time.perf_counter() - start, 1),
         "epochs": len(run_dir.read_metrics()),
     }
-    run_dir.write_json(RunDir.SUMMARY, summary)
-    log.info(_format_summary(summary, str(run_dir.path)))
-    return summary
+
+
+def _main_process_logs(run_dir: RunDir, world: World) -> AbstractContextManager:
+    """Rank 0 logs to the console and the run folder; the other ranks would only repeat it."""
+    if world.is_main:
+        return _log_to_file(run_dir.create() / RunDir.LOG)
+    return _log_level(logging.ERROR)
+
+
+@contextmanager
+def _log_level(level: int) -> Iterator[None]:
+    previous = log.level
+    log.setLevel(level)
+    try:
+        yield
+    finally:
+        log.setLevel(previous)
 
 
 @contextmanager

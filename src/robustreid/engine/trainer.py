@@ -9,6 +9,10 @@ monitor with them, or draw pictures, run around it.
 :class:`Trainer` takes ready parts (model, memory, optimiser, scheduler, images,
 clusterer), so a Python user can train without any config file;
 :func:`robustreid.engine.builder.build_trainer` makes them from a config.
+
+Under torchrun the same loop runs on every process (see :mod:`robustreid.distributed`):
+each extracts a shard of the images and trains on a slice of the global batch, rank 0
+clusters, evaluates and writes the run folder, and the others wait for it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,19 @@ from robustreid.data.base import ImageItem, ReidDataset
 from robustreid.data.images import ImageDataset
 from robustreid.data.sampler import PKBatchSampler
 from robustreid.data.transforms import build_test_transform, build_train_transform
+from robustreid.distributed import (
+    barrier,
+    broadcast_buffers,
+    broadcast_memory,
+    current_world,
+    from_rank0,
+    gather_rows,
+    gather_rows_with_grad,
+    local_rows,
+    same_random_state,
+    shard,
+    wrap_for_training,
+)
 from robustreid.engine.config import EvalConfig, OptimConfig, TrainConfig
 from robustreid.engine.inference import evaluate_model, extract_features
 from robustreid.engine.observers import EpochObserver, Evaluation
@@ -95,13 +112,17 @@ class Trainer:
         config: TrainConfig | None = None,
     ) -> None:
         """``schedule`` gives epochs, iterations and the P x K batch; ``seed`` the sampler's order;
-        ``config`` (if any) is saved beside the checkpoints so the run can be reproduced."""
+        ``config`` (if any) is saved beside the checkpoints so the run can be reproduced.
+        Under torchrun ``model`` is trained through DistributedDataParallel; ``self.model``
+        stays the unwrapped network that is extracted with, evaluated and saved."""
         self.model, self.memory, self.optimizer, self.scheduler = model, memory, optimizer, scheduler
         self.images, self.clusterer = images, clusterer
         self.schedule = schedule
         self.evaluation = evaluation or EvalConfig()
-        self.run_dir = run_dir.create()
+        self.world = current_world()
+        self.run_dir = run_dir.create() if self.world.is_main else run_dir  # rank 0 alone writes it
         self.device = torch.device(device)
+        self.train_model = wrap_for_training(model, self.device)
         self.inference_dtype = inference_dtype
         self.seed, self.num_workers = seed, num_workers
         self.observers = list(observers)
@@ -116,40 +137,50 @@ class Trainer:
     # ----------------------------------------------------------------- epochs
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train from the start, or from the last checkpoint in the run folder when ``resume``."""
-        if self.config is not None:
+        main = self.world.is_main
+        if self.config is not None and main:
             self.run_dir.save_config(self.config)
-        if resume and self.run_dir.has_checkpoint:
+        if resume and from_rank0(lambda: self.run_dir.has_checkpoint):
             self._resume()
         elif resume:
             log.warning("--resume: no checkpoint in %s yet; starting from epoch 0", self.run_dir.path)
-        if self.start_epoch == 0:
+        if self.start_epoch == 0 and main:
             self.run_dir.truncate_metrics(after_epoch=-1)  # a new run in an old folder starts a new log
         last: dict[str, Any] = {}
         for epoch in range(self.start_epoch, self.schedule.epochs):
             last = self.run_epoch(epoch)
-            self.run_dir.append_metrics(last)
-            self._save_checkpoint(epoch)
-            self.run_dir.save_model(
-                self.model, self.images.preprocessing, epoch, _headline(last), self.config, RunDir.LAST_MODEL
-            )
-            log.info(format_epoch(last))
-        self._notify("on_fit_end", self.run_dir.read_metrics())
+            if main:
+                self._record_epoch(epoch, last)
+        if main:
+            self._notify("on_fit_end", self.run_dir.read_metrics())
         return {**last, "best_mAP": self.best["mAP"], "best_epoch": self.best["epoch"]}
+
+    def _record_epoch(self, epoch: int, record: dict[str, Any]) -> None:
+        """The epoch's metrics line, checkpoint and last model, then its log line."""
+        self.run_dir.append_metrics(record)
+        self._save_checkpoint(epoch)
+        self.run_dir.save_model(
+            self.model, self.images.preprocessing, epoch, _headline(record), self.config, RunDir.LAST_MODEL
+        )
+        log.info(format_epoch(record))
 
     def run_epoch(self, epoch: int) -> dict[str, Any]:
         record: dict[str, Any] = {"epoch": epoch}
         with _timed(record, "time_extract"):
-            features = extract_features(
-                self.model,
-                self.images.train,
-                self.evaluation.batch_size,
-                self.num_workers,
-                self.device,
-                desc=f"epoch {epoch} extract",
-                dtype=self.inference_dtype,
+            # each rank extracts its shard; gathered in rank order, the shards are the data set in order
+            features = gather_rows(
+                extract_features(
+                    self.model,
+                    shard(self.images.train),
+                    self.evaluation.batch_size,
+                    self.num_workers,
+                    self.device,
+                    desc=f"epoch {epoch} extract",
+                    dtype=self.inference_dtype,
+                )
             )
         with _timed(record, "time_cluster"):
-            labels, clustering = self.clusterer(features.numpy())
+            labels, clustering = from_rank0(lambda: self.clusterer(features.numpy()))
         record.update(pseudo_label_stats(labels), **clustering)
         record.update(self._notify("on_clustered", epoch, features, labels))
         with _timed(record, "time_train"):
@@ -165,6 +196,7 @@ class Trainer:
                 self.run_dir.save_model(
                     self.model, self.images.preprocessing, epoch, _headline(evaluation.metrics), self.config
                 )
+        barrier()  # under torchrun the other ranks wait here while rank 0 evaluates
         record.update(self._notify("on_epoch_end", epoch, record))
         return _jsonable(record)
 
@@ -181,6 +213,7 @@ class Trainer:
         s = self.schedule
         label_tensor = torch.from_numpy(labels)
         record: dict[str, Any] = {}
+        same_random_state()  # under torchrun: the same SAA training and augmentation on every rank
         with _timed(record, "time_memory_init"):
             self.memory.initialise(
                 features.to(self.device),
@@ -188,6 +221,7 @@ class Trainer:
                 cameras=torch.from_numpy(self.images.train_camids).to(self.device),
                 epoch=epoch,
             )
+        broadcast_memory(self.memory)  # rank 0's memory on every rank: identical before the first update
         record.update(self._notify("on_memory_initialised", epoch, self.memory, features, labels))
         sampler = PKBatchSampler(
             labels,
@@ -202,7 +236,7 @@ class Trainer:
         )
         loader = DataLoader(
             train_view,
-            batch_sampler=sampler,
+            batch_sampler=sampler,  # the whole global batch, also under torchrun (see local_rows)
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
         )
@@ -211,7 +245,7 @@ class Trainer:
         for images, index in tqdm(loader, desc=f"epoch {epoch} train", leave=False, disable=None):
             targets = label_tensor[index].to(self.device)
             loss, updaters = self.train_step(
-                images.to(self.device, non_blocking=True), targets, index.to(self.device)
+                local_rows(images).to(self.device, non_blocking=True), targets, index.to(self.device)
             )
             if not math.isfinite(loss):
                 raise TrainingDivergedError(
@@ -220,16 +254,23 @@ class Trainer:
                 )
             losses.append(loss)
             self._notify("on_step", epoch, index, updaters)
+        broadcast_buffers(self.model)  # one set of BatchNorm statistics for extraction, evaluation and saving
         record["loss"] = float(np.mean(losses))
         return record
 
     def train_step(
         self, images: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor
     ) -> tuple[float, torch.Tensor]:
-        """One optimiser step; returns the loss and the batch positions of the samples that updated the memory."""
+        """One optimiser step; returns the loss and the batch positions of the samples that updated the memory.
+
+        ``images`` are this rank's slice of the batch; ``targets`` and ``indices`` are the
+        whole global batch's. The loss and the memory update see the gathered embeddings,
+        so they (and, through DDP, the gradient) equal a single process's on that batch.
+        """
         images = images.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, training_dtype(self.device)):
-            embeddings = self.model(images)
+            embeddings = self.train_model(images)
+        embeddings = gather_rows_with_grad(embeddings)
         loss = self.memory(embeddings.float(), targets, indices)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -238,32 +279,40 @@ class Trainer:
         return loss.item(), updaters
 
     def _evaluation_due(self, epoch: int) -> bool:
-        if not self.images.can_evaluate:
+        """Whether this rank evaluates after ``epoch``: rank 0 alone does, on schedule."""
+        if not (self.images.can_evaluate and self.world.is_main):
             return False
         every, last = self.evaluation.every, epoch == self.schedule.epochs - 1
         return last or (every > 0 and (epoch + 1) % every == 0)
 
     def evaluate(self, epoch: int = -1) -> Evaluation:
-        """mAP / CMC of the current model on the query and gallery splits; ``epoch`` -1 is before training."""
+        """mAP / CMC of the current model on the query and gallery splits; ``epoch`` -1 is before training.
+
+        Runs on a fork of the random state: a DataLoader draws its seed from the global
+        generator, so without the fork *when* a run is evaluated would change its training.
+        """
         e = self.evaluation
-        metrics, query_features, gallery_features = evaluate_model(
-            self.model,
-            self.images.query,
-            self.images.gallery,
-            self.images.query_items,
-            self.images.gallery_items,
-            e.batch_size,
-            self.num_workers,
-            e.camera_filter,
-            e.rerank,
-            dtype=self.inference_dtype,
-        )
-        evaluation = Evaluation(metrics, query_features, gallery_features)
-        self._notify("on_evaluated", epoch, evaluation)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            metrics, query_features, gallery_features = evaluate_model(
+                self.model,
+                self.images.query,
+                self.images.gallery,
+                self.images.query_items,
+                self.images.gallery_items,
+                e.batch_size,
+                self.num_workers,
+                e.camera_filter,
+                e.rerank,
+                dtype=self.inference_dtype,
+            )
+            evaluation = Evaluation(metrics, query_features, gallery_features)
+            self._notify("on_evaluated", epoch, evaluation)
         return evaluation
 
     def _notify(self, hook: str, *args: Any) -> dict[str, Any]:
-        """Call ``hook`` on every observer; merge the figures they return."""
+        """Call ``hook`` on every observer; merge the figures they return. Observers run on rank 0 only."""
+        if not self.world.is_main:
+            return {}
         figures: dict[str, Any] = {}
         for observer in self.observers:
             figures.update(getattr(observer, hook)(*args) or {})
@@ -284,7 +333,9 @@ class Trainer:
         self.run_dir.save_checkpoint(state, self.model, self.images.preprocessing, self.config)
 
     def _resume(self) -> None:
-        state = self.run_dir.load_checkpoint(self.device)
+        """The last checkpoint, read by rank 0 and sent to the others (whatever their number was when saved)."""
+        sent_device = torch.device("cpu") if self.world.distributed else self.device  # ranks' GPUs differ
+        state = from_rank0(lambda: self.run_dir.load_checkpoint(sent_device))
         try:
             self.model.load_state_dict(state.model)
             self.optimizer.load_state_dict(state.optimizer)
@@ -299,7 +350,8 @@ class Trainer:
         self.clusterer.load_state_dict(state.clusterer_state)
         set_rng_state(state.rng)
         self.start_epoch = state.epoch + 1
-        self.run_dir.truncate_metrics(after_epoch=state.epoch)
+        if self.world.is_main:
+            self.run_dir.truncate_metrics(after_epoch=state.epoch)
         log.info("resumed from %s at epoch %d", self.run_dir / RunDir.CHECKPOINT, self.start_epoch)
 
 

@@ -98,6 +98,11 @@ RULES: tuple[Rule, ...] = (
         "a multiple of memory.saa.heads ({cfg.memory.saa.heads})",
         lambda width, cfg: cfg.memory.saa.heads > 0 and width % cfg.memory.saa.heads == 0,
     ),
+    Rule(
+        "model.samples_per_bn",
+        ">= 0, and above 0 only with model.sync_bn=true",
+        lambda value, cfg: value >= 0 and (value == 0 or cfg.model.sync_bn),
+    ),
     at_least("optim.epochs", 0),
     at_least("optim.iters", 1),
     at_least("optim.num_instances", 2),

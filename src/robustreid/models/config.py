@@ -16,6 +16,8 @@ class ModelConfig:
     last_stride: int = 1
     pooling: str = "gem"
     frozen_stages: int = 0  # leading backbone blocks (stem first) kept at ImageNet weights
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over several processes' samples
+    samples_per_bn: int = 0  # with sync_bn: samples per BatchNorm group (0: the whole global batch)
 
     def architecture(self) -> dict[str, Any]:
         """What rebuilds the network around a checkpoint's weights (no ImageNet weights needed)."""
