@@ -6,12 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
+from robustreid.cli.data_args import add_dataset_options, load_dataset_from
 from robustreid.cli.model_args import add_extractor_options, extractor_from
 from robustreid.errors import DataError
 
 
 def add_parsers(sub) -> None:
-    from robustreid.cli.main import _dataset_options
 
     p = sub.add_parser(
         "calibrate",
@@ -21,7 +21,7 @@ def add_parsers(sub) -> None:
         "of same-identity pairs it keeps.",
     )
     add_extractor_options(p, "the trained model (model_best.pth)")
-    _dataset_options(p)
+    add_dataset_options(p)
     p.add_argument(
         "--target-fmr", type=float, default=0.01, help="false-match rate to allow (default: %(default)s)"
     )
@@ -36,12 +36,11 @@ def add_parsers(sub) -> None:
 
 
 def _run_calibrate(args: argparse.Namespace) -> None:
-    from robustreid.cli.main import _load_dataset
     from robustreid.engine.inference import labels_of
     from robustreid.search.calibrate import HISTOGRAM_EDGES, calibrate_threshold
     from robustreid.viz.calibration import plot_distance_histograms
 
-    dataset = _load_dataset(args)
+    dataset = load_dataset_from(args)
     if not dataset.query or not dataset.gallery:
         raise DataError(f"{args.dataset} has no labelled query and gallery; calibration needs both")
     extractor = extractor_from(args)

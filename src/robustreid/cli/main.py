@@ -8,14 +8,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from robustreid import __version__
+from robustreid.cli.data_args import add_dataset_options, load_dataset_from
 from robustreid.engine.config import DataConfig
-from robustreid.errors import ConfigError, DataError, RobustReidError
+from robustreid.errors import DataError, RobustReidError
 from robustreid.models import ModelConfig
 
 log = logging.getLogger("robustreid")
@@ -85,18 +84,6 @@ def _add_model_use_commands(sub) -> None:
 
 
 # ------------------------------------------------------------------ shared options
-def _dataset_options(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--dataset", required=required, help="data set name (see `robustreid datasets`)")
-    p.add_argument("--data-root", default=None, help="folder holding the data set (not needed for synthetic)")
-    p.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra data set option, e.g. num_train_ids=50 for synthetic (repeatable)",
-    )
-
-
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="a trained robustreid checkpoint (model_best.pth)")
     p.add_argument(
@@ -113,20 +100,6 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
-
-
-def _parse_options(pairs: list[str]) -> dict[str, Any]:
-    """KEY=VALUE strings to a dict; values are typed as in a YAML file (ints, floats, bools)."""
-    for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"--option expects KEY=VALUE, got {pair!r}")
-    return OmegaConf.to_container(OmegaConf.from_dotlist(pairs))
-
-
-def _load_dataset(args: argparse.Namespace):
-    from robustreid.data import load_dataset
-
-    return load_dataset(args.dataset, args.data_root, **_parse_options(args.option))
 
 
 def _load_model(args: argparse.Namespace):
@@ -160,7 +133,7 @@ def _add_datasets(sub) -> None:
         description="Without --dataset: list the registered data sets. With it: load and "
         "print ids / images / cameras per split.",
     )
-    _dataset_options(p, required=False)
+    add_dataset_options(p, required=False)
     p.set_defaults(func=_run_datasets)
 
 
@@ -170,7 +143,7 @@ def _run_datasets(args: argparse.Namespace) -> None:
     if args.dataset is None:
         print("\n".join(dataset_names()))
         return
-    print(_load_dataset(args).summary())
+    print(load_dataset_from(args).summary())
 
 
 # ----------------------------------------------------------------------- extract
@@ -201,7 +174,7 @@ def _run_extract(args: argparse.Namespace) -> None:
     paths = (
         [str(p) for p in list_images(Path(args.folder), recursive=True)]
         if args.folder
-        else [it.path for it in _load_dataset(args).split(args.split)]
+        else [it.path for it in load_dataset_from(args).split(args.split)]
     )
     if not paths:
         raise DataError(f"no images found under {args.folder}" if args.folder else "no images in that split")
@@ -223,7 +196,7 @@ def _add_evaluate(sub) -> None:
         description="Extracts query and gallery features and reports mAP, Rank-1/5/10 and mINP "
         "under the standard protocol (same identity + same camera excluded).",
     )
-    _dataset_options(p)
+    add_dataset_options(p)
     _model_options(p)
     p.add_argument(
         "--no-camera-filter",
@@ -246,7 +219,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     for option, output in (("--json", args.json), ("--ranked-png", args.ranked_png)):
         if output:
             require_writable_folder(Path(output).parent, option)
-    dataset = screen_dataset(_load_dataset(args))
+    dataset = screen_dataset(load_dataset_from(args))
     print(dataset.summary())
     model, height, width = _load_model(args)
     metrics, qf, gf = evaluate_model(

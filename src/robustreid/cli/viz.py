@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from robustreid.cli.data_args import add_dataset_options, load_dataset_from
 from robustreid.cli.model_args import add_extractor_options, extractor_from
 from robustreid.errors import ConfigError, DataError
 
@@ -84,18 +85,16 @@ def add_parsers(sub) -> None:
 
 def _with_source(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Where the model and images come from: a run folder, or a checkpoint and a data set."""
-    from robustreid.cli.main import _dataset_options
 
     p.add_argument("--run", help="a run folder: its model_best.pth, data set and cluster settings")
     add_extractor_options(p, "a trained model (with --dataset, instead of --run)", required=False)
-    _dataset_options(p, required=False)
+    add_dataset_options(p, required=False)
     p.add_argument("--out", help="the PNG to write (default with --run: a PNG in the run folder)")
     return p
 
 
 def _source(args: argparse.Namespace):
     """(extractor, data set, the run or None) from --run, or from --checkpoint and --dataset."""
-    from robustreid.cli.main import _load_dataset
     from robustreid.report import RunInputs
 
     if args.run:
@@ -106,7 +105,7 @@ def _source(args: argparse.Namespace):
         raise ConfigError(
             "give --run RUN_DIR, or --checkpoint FILE with --dataset NAME (and --data-root DIR)"
         )
-    return extractor_from(args), _load_dataset(args), None
+    return extractor_from(args), load_dataset_from(args), None
 
 
 def _out_png(args: argparse.Namespace, run, name: str) -> Path:
