@@ -15,9 +15,15 @@ def test_every_shipped_config_is_valid(path):
 
 
 @pytest.mark.parametrize("path", sorted((CONFIGS_DIR / "robust").glob("*.yaml")), ids=lambda p: p.name)
-def test_robust_configs_are_their_dataset_config_plus_csa_and_hps(path):
+def test_robust_configs_are_their_dataset_config_plus_csa_and_hps_v2(path):
     robust, base = load_config(path), load_config(CONFIGS_DIR / path.name)
-    assert (robust.memory.init, robust.memory.update) == ("csa", "hps")
+    memory = robust.memory
+    assert (memory.init, memory.anchor_weight, memory.update, memory.warmup_epochs) == (
+        "csa",
+        0.5,
+        "hps_gated",
+        2,
+    )
     assert robust.data == base.data and robust.optim == base.optim and robust.cluster == base.cluster
     assert robust.output_dir != base.output_dir
 
