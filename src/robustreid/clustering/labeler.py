@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robustreid.clustering.camera_bias import debiased_neighbours, has_several_cameras
 from robustreid.clustering.jaccard_dense import jaccard_distance_dense
 from robustreid.clustering.jaccard_sparse import jaccard_distance_sparse
 from robustreid.clustering.neighbours import knn
@@ -111,15 +112,19 @@ class PseudoLabeler:
     def __init__(self, config: ClusterConfig | None = None) -> None:
         self.config = config or ClusterConfig()
         self.previous_labels: np.ndarray | None = None
+        self.warned_single_camera = False
 
-    def __call__(self, features: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    def __call__(
+        self, features: np.ndarray, cameras: np.ndarray | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """``cameras`` (N,) are read only with ``cluster.camera_penalty``; identities never are."""
         c = self.config
-        neighbours = knn(features, min(max(SEARCH, _fixed(c.k1, 0)), len(features))) if c.any_auto else None
-        size = identity_size(neighbours[0][:, : min(SEARCH, len(features))]) if neighbours else None
+        features, neighbours, penalty = self._neighbours(features, cameras)
+        size = identity_size(neighbours[0][:, : min(SEARCH, len(features))]) if c.any_auto else None
         previous = _cluster_count(self.previous_labels)
         scale, attempts = 1.0, c.guard.retries + 1 if c.any_auto else 1
         for attempt in range(attempts):
-            settings, labels = self._cluster(features, neighbours, size, scale)
+            settings, labels = self._cluster(features, neighbours, size, scale, penalty)
             problems = collapse_problems(labels, previous, c.guard)
             if not problems or attempt == attempts - 1:
                 break
@@ -136,12 +141,32 @@ class PseudoLabeler:
         self.previous_labels = labels
         return labels, figures
 
+    def _neighbours(
+        self, features: np.ndarray, cameras: np.ndarray | None
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None, float | None]:
+        """The features to cluster, their ranked neighbours and the camera penalty used (None: blind).
+
+        Camera-debiased where asked and the images come from several cameras; otherwise the
+        neighbours are searched here only when ``auto`` needs them (else by the Jaccard step).
+        """
+        c = self.config
+        k = min(max(SEARCH, _fixed(c.k1, 0)), len(features))
+        if c.camera_penalty != 0 and has_several_cameras(cameras):
+            return debiased_neighbours(features, cameras, k, c.camera_penalty)
+        if c.camera_penalty != 0 and not self.warned_single_camera:
+            log.info(
+                "cluster.camera_penalty: the training images come from one camera; clustering camera-blind"
+            )
+            self.warned_single_camera = True
+        return features, knn(features, k) if c.any_auto else None, None
+
     def _cluster(
         self,
         features: np.ndarray,
         neighbours: tuple[np.ndarray, np.ndarray] | None,
         size: float | None,
         eps_scale: float,
+        camera_penalty: float | None,
     ) -> tuple[ResolvedSettings, np.ndarray]:
         c = self.config
         k1, k2, min_samples = neighbourhood_settings(c, size)
@@ -153,7 +178,7 @@ class PseudoLabeler:
             raise ConfigError(f"unknown cluster.method {c.method!r}; choose 'sparse' or 'dense'")
         pairs = upper_pair_distances(distances) if c.eps == AUTO else None
         eps = float(c.eps) if c.eps != AUTO else eps_from_distances(pairs, len(features), size, eps_scale)
-        settings = ResolvedSettings(eps, min_samples, k1, k2, size)
+        settings = ResolvedSettings(eps, min_samples, k1, k2, size, camera_penalty)
         return settings, dbscan_labels(distances, eps, min_samples)
 
     def state_dict(self) -> dict[str, Any]:

@@ -54,15 +54,24 @@ class ClusterConfig:
     k1: int | str = 30
     k2: int | str = 6
     method: str = "sparse"  # sparse | dense (the step-by-step oracle, small N only)
+    # with camera ids: lower same-camera similarities by this much when ranking neighbours, after
+    # centring each camera's features (clustering/camera_bias.py); 0 = camera-blind, as the reference
+    camera_penalty: float | str = 0.0
     guard: GuardConfig = field(default_factory=GuardConfig)
 
     def __post_init__(self) -> None:
-        for key in ("eps", "min_samples", "k1", "k2"):
+        for key in ("eps", "min_samples", "k1", "k2", "camera_penalty"):
             value = getattr(self, key)
             if isinstance(value, str) and value != AUTO:
                 raise ConfigError(f"cluster.{key} must be a number or {AUTO!r}, got {value!r}")
         if self.eps != AUTO:
             self.eps = float(self.eps)
+        if self.camera_penalty != AUTO:
+            self.camera_penalty = float(self.camera_penalty)
+        if self.camera_penalty != 0 and self.method == "dense":
+            raise ConfigError(
+                "cluster.camera_penalty needs cluster.method=sparse: the dense oracle ranks by itself"
+            )
 
     @property
     def any_auto(self) -> bool:
@@ -78,9 +87,11 @@ class ResolvedSettings:
     k1: int
     k2: int
     identity_size: float | None = None  # the estimate behind ``auto``, when one was made
+    camera_penalty: float | None = None  # the penalty used, when the clustering was camera-debiased
 
     def as_record(self) -> dict[str, float]:
         figures = {"eps": self.eps, "min_samples": self.min_samples, "k1": self.k1, "k2": self.k2}
+        figures |= {"camera_penalty": self.camera_penalty} if self.camera_penalty is not None else {}
         return {f"cluster_{k}": v for k, v in figures.items()} | (
             {"identity_size": self.identity_size} if self.identity_size is not None else {}
         )

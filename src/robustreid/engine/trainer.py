@@ -180,7 +180,9 @@ class Trainer:
                 )
             )
         with _timed(record, "time_cluster"):
-            labels, clustering = from_rank0(lambda: self.clusterer(features.numpy()))
+            labels, clustering = from_rank0(
+                lambda: self.clusterer(features.numpy(), self.images.train_camids)
+            )
         record.update(pseudo_label_stats(labels), **clustering)
         record.update(self._notify("on_clustered", epoch, features, labels))
         with _timed(record, "time_train"):
@@ -391,6 +393,8 @@ def format_epoch(r: dict[str, Any]) -> str:
             f" | auto: size {r['identity_size']:.1f} k1 {r['cluster_k1']} k2 {r['cluster_k2']} "
             f"min_samples {r['cluster_min_samples']} eps {r['cluster_eps']:.3f}"
         )
+    if "cluster_camera_penalty" in r:
+        text += f" | camera penalty {r['cluster_camera_penalty']:.2f}"
     if r.get("collapse"):
         text += f" | COLLAPSE: {', '.join(r['collapse'])}"
     if "stability" in r:

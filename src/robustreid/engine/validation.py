@@ -80,6 +80,7 @@ RULES: tuple[Rule, ...] = (
     at_least("cluster.min_samples", 1),
     at_least("cluster.k1", 1),
     at_least("cluster.k2", 1),
+    at_least("cluster.camera_penalty", 0),
     above("memory.temperature", 0),
     within("memory.momentum", 0, 1),
     at_least("memory.warmup_epochs", 0),
