@@ -1,8 +1,8 @@
 """Training on data shaped like a user's own: Market-1501's clustering settings against ``auto``.
 
 Each case trains one config twice, with the clustering settings fixed (Market-1501's
-k1 30 / k2 6 / min_samples 4 / eps 0.6, or the config's own) and with every one of
-them ``auto``, and reports mAP / Rank-1 before and after training, the last epoch's
+k1 30 / k2 6 / min_samples 4 / eps 0.6 camera-blind, or the config's own) and with every
+one of them ``auto`` (the camera penalty too), and reports mAP / Rank-1 before and after training, the last epoch's
 clusters, and the settings ``auto`` derived there:
 
 * ``few_images``: the synthetic set shaped like the folder that collapsed in a user's
@@ -32,8 +32,20 @@ from robustreid.engine.config import load_config  # noqa: E402
 from robustreid.engine.run import train_and_report  # noqa: E402
 from robustreid.engine.run_dir import RunDir  # noqa: E402
 
-MARKET_SETTINGS = ["cluster.eps=0.6", "cluster.k1=30", "cluster.k2=6", "cluster.min_samples=4"]
-AUTO_SETTINGS = ["cluster.eps=auto", "cluster.k1=auto", "cluster.k2=auto", "cluster.min_samples=auto"]
+MARKET_SETTINGS = [
+    "cluster.eps=0.6",
+    "cluster.k1=30",
+    "cluster.k2=6",
+    "cluster.min_samples=4",
+    "cluster.camera_penalty=0",
+]
+AUTO_SETTINGS = [
+    "cluster.eps=auto",
+    "cluster.k1=auto",
+    "cluster.k2=auto",
+    "cluster.min_samples=auto",
+    "cluster.camera_penalty=auto",
+]
 CASES = {
     "few_images": (
         "configs/folder.yaml",
@@ -52,6 +64,7 @@ LAST_EPOCH_KEYS = (
     "cluster_min_samples",
     "cluster_eps",
     "identity_size",
+    "cluster_camera_penalty",
     "stability",
     "collapse",
 )
