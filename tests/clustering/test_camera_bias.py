@@ -120,6 +120,11 @@ def test_a_bad_camera_penalty_is_a_config_error(override, message):
         load_config(None, [override])
 
 
+@pytest.mark.parametrize("value, expected", [("0", 0.0), ("0.1", 0.1), ("auto", "auto")])
+def test_camera_penalty_takes_ints_floats_and_auto(value, expected):
+    assert load_config(None, [f"cluster.camera_penalty={value}"]).cluster.camera_penalty == expected
+
+
 def test_the_dense_oracle_refuses_a_camera_penalty():
     with pytest.raises(ConfigError, match="needs cluster.method=sparse"):
         load_config(None, ["cluster.camera_penalty=auto", "cluster.method=dense"])

@@ -56,7 +56,7 @@ class ClusterConfig:
     method: str = "sparse"  # sparse | dense (the step-by-step oracle, small N only)
     # with camera ids: lower same-camera similarities by this much when ranking neighbours, after
     # centring each camera's features (clustering/camera_bias.py); 0 = camera-blind, as the reference
-    camera_penalty: float | str = 0.0
+    camera_penalty: float | int | str = 0.0  # an int (0) is a float too
     guard: GuardConfig = field(default_factory=GuardConfig)
 
     def __post_init__(self) -> None:
