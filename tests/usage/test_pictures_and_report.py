@@ -20,7 +20,9 @@ from robustreid.engine.config import load_config
 from robustreid.engine.extractor import FeatureExtractor
 from robustreid.engine.inference import labels_of
 from robustreid.engine.run_dir import RunDir
+from robustreid.errors import ConfigError
 from robustreid.evaluation import evaluate_features
+from robustreid.report.run_inputs import RunInputs
 from robustreid.viz.ranked import rank_lists
 
 
@@ -158,3 +160,14 @@ def test_report_renders_with_its_pictures_in_headless_chromium(report, tmp_path)
     with Image.open(screenshot) as page:
         colours = page.convert("RGB").getcolors(maxcolors=1 << 24)
     assert len(colours) > 2000  # text alone renders in a few hundred greys; the pictures bring the rest
+
+
+@pytest.mark.parametrize(
+    "setting", ["cluster.eps=auto", "cluster.camera_penalty=auto", "cluster.camera_penalty=0.1"]
+)
+def test_pictures_refuse_clustering_their_sample_cannot_reproduce(setting, tmp_path):
+    run = RunDir(tmp_path / "run").create()
+    run.save_config(load_config(None, [setting, f"output_dir={run.path}"]))
+    key = setting.split("=")[0]
+    with pytest.raises(ConfigError, match=f"sets {key}, which a picture's sample cannot reproduce"):
+        RunInputs(run.path).pseudo_labels(np.eye(4, dtype=np.float32))

@@ -50,13 +50,19 @@ class RunInputs:
         return load_dataset(data.name, data.root, **data.options)
 
     def pseudo_labels(self, features: np.ndarray) -> np.ndarray:
-        """These features clustered with the run's ``cluster.*`` settings (numbers; not ``auto`` ones)."""
+        """These features clustered with the run's ``cluster.*`` settings (numbers, camera-blind).
+
+        ``auto`` settings and a camera penalty depend on the features and cameras of the whole
+        training set, which a picture's sample does not reproduce.
+        """
         c = self.config.cluster
         settings = {"eps": c.eps, "min_samples": c.min_samples, "k1": c.k1, "k2": c.k2}
         derived = [key for key, value in settings.items() if isinstance(value, str)]
+        derived += ["camera_penalty"] if c.camera_penalty != 0 else []
         if derived:
             raise ConfigError(
-                f"{self.run / RunDir.CONFIG} derives cluster.{', cluster.'.join(derived)} from the data; "
-                "pictures of pseudo-labels need fixed numbers: set them in that file to the values the log reports"
+                f"{self.run / RunDir.CONFIG} sets cluster.{', cluster.'.join(derived)}, which a picture's "
+                "sample cannot reproduce: set fixed numbers (the log reports the derived ones) and "
+                "cluster.camera_penalty 0 in that file"
             )
         return cluster_pseudo_labels(features, **settings, method=c.method)
