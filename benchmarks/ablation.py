@@ -5,7 +5,7 @@ Cluster Contrast hard mean/hard, gated_hard (3C's camera-gated hardest positive)
 CSA v2 (SAA prototypes as a fixed anchor next to the momentum ones), HPS v2 (the
 hardest reliable positive after a warm-up, SAA trained by CSA on mean prototypes),
 full (both); ``--variants`` adds the first design (csa_v1, hps_v1, full_v1) and one
-row per design choice. For each: mAP, Rank-1, pseudo-label purity/NMI of the
+row per design choice (memory settings, and camera-debiased clustering). For each: mAP, Rank-1, pseudo-label purity/NMI of the
 last epoch, seconds per epoch spent initialising the memory (where CSA's SAA
 training happens) and training (where HPS's selection happens), and the
 ground-truth diagnostics averaged over epochs (robustreid.memory.diagnostics):
@@ -55,6 +55,7 @@ EPOCH_MEANS = {
 }
 WARMUP, ANCHOR = "memory.warmup_epochs=2", "memory.anchor_weight=0.5"
 CSA_V2 = ["memory.init=csa", ANCHOR]  # SAA prototypes as a fixed second prototype for the epoch
+CAMERA_DEBIASED = "cluster.camera_penalty=auto"  # clusters that span cameras (clustering/camera_bias.py)
 #: Each variant's memory settings. The first six are the issue's named variants (CSA and HPS as
 #: designed second, docs/method.md section 9); the rest are one row per design choice tried.
 VARIANTS = {
@@ -79,6 +80,8 @@ VARIANTS = {
     ],
     "full_merge": [*CSA_V2, "memory.update=hps_gated", WARMUP, "memory.saa.objective=merge"],
     "full_loss_gate": [*CSA_V2, "memory.update=hps_gated", WARMUP, "memory.saa.loss_quantile=0.9"],
+    "cc_hard_camera_debiased": ["memory.init=mean", "memory.update=hard", CAMERA_DEBIASED],
+    "full_camera_debiased": [*CSA_V2, "memory.update=hps_gated", WARMUP, CAMERA_DEBIASED],
 }
 NAMED_VARIANTS = ["baseline", "cc_hard", "gated_hard", "csa", "hps", "full"]
 
