@@ -26,7 +26,7 @@ class PlantedLabels:
     def __init__(self, labels_for: Callable[[int], np.ndarray]) -> None:
         self.labels_for = labels_for
 
-    def __call__(self, features: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    def __call__(self, features: np.ndarray, cameras: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         return self.labels_for(len(features)).astype(np.int64), {}
 
     def state_dict(self) -> dict[str, Any]:
