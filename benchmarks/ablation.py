@@ -6,8 +6,9 @@ CSA v2 (SAA prototypes as a fixed anchor next to the momentum ones), HPS v2 (the
 hardest reliable positive after a warm-up, SAA trained by CSA on mean prototypes),
 full (both); ``--variants`` adds the first design (csa_v1, hps_v1, full_v1) and one
 row per design choice (memory settings, and camera-debiased clustering). For each:
-mAP, Rank-1, pseudo-label purity/NMI of the last epoch, seconds per epoch spent initialising the memory (where CSA's SAA
-training happens) and training (where HPS's selection happens), and the
+mAP, Rank-1, pseudo-label purity/NMI of the last epoch, seconds per epoch spent
+initialising the memory (where CSA's SAA training happens) and training (where
+HPS's selection happens), and the
 ground-truth diagnostics averaged over epochs (robustreid.memory.diagnostics):
 distance of the initialised and of mean prototypes to the identity centres, and
 the fraction of memory updates made by misplaced samples. Mean and spread over seeds.

@@ -2,8 +2,8 @@
 
 Each case trains one config twice, with the clustering settings fixed (Market-1501's
 k1 30 / k2 6 / min_samples 4 / eps 0.6 camera-blind, or the config's own) and with every
-one of them ``auto`` (the camera penalty too), and reports mAP / Rank-1 before and after training, the last epoch's
-clusters, and the settings ``auto`` derived there:
+one of them ``auto`` (the camera penalty too), and reports mAP / Rank-1 before and
+after training, the last epoch's clusters, and the settings ``auto`` derived there:
 
 * ``few_images``: the synthetic set shaped like the folder that collapsed in a user's
   trial (500 people, 4 images each, 2 cameras), trained with configs/folder.yaml;
