@@ -10,11 +10,13 @@ after training, the last epoch's clusters, and the settings ``auto`` derived the
 * ``market_like``: the default synthetic set with the demo config (configs/synthetic.yaml);
 * ``market1501``: the Market-1501 CPU protocol, with ``--market-root`` (about an hour each).
 
-Writes benchmarks/results/own_data.json and a docs/results.md row. ``--resume`` reuses
-finished runs under runs/bench/own_data/.
+Writes benchmarks/results/<name>.json (default own_data) and a docs/results.md row.
+``--resume`` reuses finished runs under runs/bench/own_data/, so a case's two runs may
+be made by separate invocations (``--settings fixed``, then ``--settings fixed auto``).
 
     python benchmarks/own_data.py
-    python benchmarks/own_data.py --cases market1501 --market-root ../shared/datasets/market1501 --resume
+    python benchmarks/own_data.py --name own_data_market1501 --cases market1501 \
+        --market-root ../shared/datasets/market1501 --resume
 """
 
 from __future__ import annotations
@@ -102,7 +104,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--name", default="own_data", help="result name (benchmarks/results/<name>.json)")
     parser.add_argument("--cases", nargs="+", default=["few_images", "market_like"], choices=list(CASES))
+    parser.add_argument("--settings", nargs="+", default=["fixed", "auto"], choices=["fixed", "auto"])
     parser.add_argument("--market-root", help="Market-1501 for the market1501 case")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
@@ -111,7 +115,7 @@ def main() -> None:
     results = {
         case: {
             settings: run_case(case, settings, args.market_root, args.resume)
-            for settings in ("fixed", "auto")
+            for settings in args.settings
         }
         for case in args.cases
     }
@@ -122,7 +126,7 @@ def main() -> None:
     }
     print(summary, flush=True)
     write_result(
-        "own_data",
+        args.name,
         "python benchmarks/own_data.py " + shlex.join(sys.argv[1:]),
         time.perf_counter() - start,
         {"cases": results},
