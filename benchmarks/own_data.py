@@ -10,11 +10,13 @@ after training, the last epoch's clusters, and the settings ``auto`` derived the
 * ``market_like``: the default synthetic set with the demo config (configs/synthetic.yaml);
 * ``market1501``: the Market-1501 CPU protocol, with ``--market-root`` (about an hour each).
 
-Writes benchmarks/results/<name>.json (default own_data) and a docs/results.md row.
+With ``--seeds``, each case and setting is trained once per seed and reported with the
+mean and spread of its accuracy. Writes benchmarks/results/<name>.json (default
+own_data) and a docs/results.md row.
 ``--resume`` reuses finished runs under runs/bench/own_data/, so a case's two runs may
 be made by separate invocations (``--settings fixed``, then ``--settings fixed auto``).
 
-    python benchmarks/own_data.py
+    python benchmarks/own_data.py --seeds 1 2 3
     python benchmarks/own_data.py --name own_data_market1501 --cases market1501 \
         --market-root ../shared/datasets/market1501 --resume
 """
@@ -27,6 +29,8 @@ import shlex
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
@@ -72,14 +76,21 @@ LAST_EPOCH_KEYS = (
 )
 
 
-def run_case(case: str, settings: str, market_root: str | None, resume: bool) -> dict:
-    """Train one case with ``fixed`` or ``auto`` clustering settings; its before/after figures."""
+def run_case(case: str, settings: str, seed: int, market_root: str | None, resume: bool) -> dict:
+    """Train one case with ``fixed`` or ``auto`` clustering settings and one seed; its before/after figures."""
     config, overrides, fixed = CASES[case]
     root = [f"data.root={market_root}"] if case == "market1501" else []
-    output = RunDir(f"runs/bench/own_data/{case}_{settings}")
+    # seed 1 keeps the folder name of the runs made before there were seeds, so --resume finds them
+    output = RunDir(f"runs/bench/own_data/{case}_{settings}" + (f"_seed{seed}" if seed != 1 else ""))
     cfg = load_config(
         config,
-        [*overrides, *root, *(AUTO_SETTINGS if settings == "auto" else fixed), f"output_dir={output.path}"],
+        [
+            *overrides,
+            *root,
+            *(AUTO_SETTINGS if settings == "auto" else fixed),
+            f"seed={seed}",
+            f"output_dir={output.path}",
+        ],
     )
     summary = output.read_json(RunDir.SUMMARY)
     if not (resume and summary and summary["epochs"] == cfg.optim.epochs):
@@ -87,6 +98,7 @@ def run_case(case: str, settings: str, market_root: str | None, resume: bool) ->
     last = output.read_metrics()[-1]
     return {
         "config": config,
+        "seed": seed,
         "initial_mAP": _pct(summary["before"], "mAP"),
         "initial_rank1": _pct(summary["before"], "rank1"),
         "mAP": _pct(summary["after"], "mAP"),
@@ -94,6 +106,19 @@ def run_case(case: str, settings: str, market_root: str | None, resume: bool) ->
         "wall_s": summary["wall_s"],
         "last_epoch": {k: last[k] for k in LAST_EPOCH_KEYS if k in last},
     }
+
+
+def over_seeds(runs: list[dict]) -> dict:
+    """The runs of one case and setting, with the mean and (population) spread of their accuracy."""
+    figures = {}
+    for key in ("initial_mAP", "initial_rank1", "mAP", "rank1"):
+        values = [r[key] for r in runs if r[key] is not None]
+        figures |= (
+            {key: round(float(np.mean(values)), 2), f"{key}_std": round(float(np.std(values)), 2)}
+            if values
+            else {}
+        )
+    return figures | {"seeds": [r["seed"] for r in runs], "runs": runs}
 
 
 def _pct(metrics: dict | None, key: str) -> float | None:
@@ -108,19 +133,23 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=["few_images", "market_like"], choices=list(CASES))
     parser.add_argument("--settings", nargs="+", default=["fixed", "auto"], choices=["fixed", "auto"])
     parser.add_argument("--market-root", help="Market-1501 for the market1501 case")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
     logging.getLogger("robustreid").addHandler(logging.StreamHandler())
     start = time.perf_counter()
     results = {
         case: {
-            settings: run_case(case, settings, args.market_root, args.resume)
+            settings: over_seeds(
+                [run_case(case, settings, seed, args.market_root, args.resume) for seed in args.seeds]
+            )
             for settings in args.settings
         }
         for case in args.cases
     }
     summary = {
-        f"{case}.{settings}": f"{r['initial_mAP']}->{r['mAP']}"
+        f"{case}.{settings}": f"{r.get('initial_mAP')}->{r['mAP']}"
+        + (f"±{r['mAP_std']}" if len(r["seeds"]) > 1 else "")
         for case, pair in results.items()
         for settings, r in pair.items()
     }
