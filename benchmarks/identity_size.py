@@ -79,13 +79,11 @@ def measure(case: str, market_root: str | None, model_path: str | None) -> dict:
     cfg = load_config(config, [*overrides, *([f"data.root={market_root}"] if market_root else [])])
     dataset = build_dataset(cfg.data)
     model = load_model(model_path).model if model_path else build_model_from_config(cfg.model).eval()
-    images = ImageDataset(
-        [it.path for it in dataset.train], cfg.data.height, cfg.data.width, build_test_transform(), False
-    )
+    images = ImageDataset(dataset.train_paths, cfg.data.height, cfg.data.width, build_test_transform(), False)
     features = extract_features(model, images, cfg.eval.batch_size, device=torch.device("cpu")).numpy()
-    identities = np.array([it.pid for it in dataset.train])
+    identities, cameras = dataset.train_pids_for_diagnostics(), dataset.train_camids
     k = SEARCH  # as many neighbours (the sample itself first) as auto reads
-    _, debiased, penalty = debiased_neighbours(features, dataset.train_camids, k, AUTO)
+    _, debiased, penalty = debiased_neighbours(features, cameras, k, AUTO)
     return {
         "images": len(identities),
         "true_mean_size": round(len(identities) / len(np.unique(identities)), 2),
