@@ -5,6 +5,7 @@ Stable API, imported by every script in this folder (they put this folder on
 
     machine_info() -> dict
     write_result(name, command, wall_s, figures, summary=None) -> Path
+    mean_and_spread(values, digits) -> (mean, std)
 
 ``write_result`` writes ``benchmarks/results/<name>.json`` with the keys
 ``name, command, machine, date, wall_s`` followed by the script's figures,
@@ -25,6 +26,8 @@ import platform
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+
+import numpy as np
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCHMARKS_DIR / "results"
@@ -130,3 +133,12 @@ def write_result(name: str, command: str, wall_s: float, figures: dict, summary:
         handle.truncate()
         handle.write(updated)
     return path
+
+
+def mean_and_spread(values: list[float], digits: int) -> tuple[float, float]:
+    """Mean and population standard deviation, rounded: how every benchmark reports a spread over seeds.
+
+    Population (not sample) spread, because the seeds are the whole set measured, not a
+    sample from which to estimate a wider one.
+    """
+    return round(float(np.mean(values)), digits), round(float(np.std(values)), digits)

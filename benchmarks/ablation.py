@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
+from _common import mean_and_spread, write_result  # noqa: E402
 from robustreid.engine.config import load_config  # noqa: E402
 from robustreid.engine.run import train_and_report  # noqa: E402
 from robustreid.engine.run_dir import RunDir  # noqa: E402
@@ -127,11 +127,7 @@ def summarise(runs: list[dict]) -> dict:
     """Mean and (population) standard deviation over seeds of every figure."""
     keys = [k for k in runs[0] if k not in ("seed", "wall_s") and runs[0][k] is not None]
     return {
-        k: {
-            "mean": round(float(np.mean([r[k] for r in runs])), 3),
-            "std": round(float(np.std([r[k] for r in runs])), 3),
-        }
-        for k in keys
+        k: dict(zip(("mean", "std"), mean_and_spread([r[k] for r in runs], 3), strict=True)) for k in keys
     }
 
 

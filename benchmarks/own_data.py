@@ -30,10 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
+from _common import mean_and_spread, write_result  # noqa: E402
 from robustreid.engine.config import load_config  # noqa: E402
 from robustreid.engine.run import train_and_report  # noqa: E402
 from robustreid.engine.run_dir import RunDir  # noqa: E402
@@ -113,11 +111,8 @@ def over_seeds(runs: list[dict]) -> dict:
     figures = {}
     for key in ("initial_mAP", "initial_rank1", "mAP", "rank1"):
         values = [r[key] for r in runs if r[key] is not None]
-        figures |= (
-            {key: round(float(np.mean(values)), 2), f"{key}_std": round(float(np.std(values)), 2)}
-            if values
-            else {}
-        )
+        if values:
+            figures[key], figures[f"{key}_std"] = mean_and_spread(values, 2)
     return figures | {"seeds": [r["seed"] for r in runs], "runs": runs}
 
 
