@@ -24,21 +24,27 @@ def planted(identities: int, per_identity: int, spread: float = 0.25, dim: int =
 AUTO = ClusterConfig(eps="auto", min_samples="auto", k1="auto", k2="auto")
 
 
-def test_auto_fits_four_images_per_person_where_market_defaults_fail():
-    features, ids = planted(identities=150, per_identity=4)
+def test_auto_keeps_the_reference_settings_where_they_hold():
+    features, ids = planted(identities=60, per_identity=16)
     labels, figures = PseudoLabeler(AUTO)(features)
+    reference, _ = PseudoLabeler(ClusterConfig())(features)
+    assert figures["cluster_auto"] == "reference" and figures["cluster_k1"] == 30
+    assert np.array_equal(labels, reference)  # the same clustering as the hand-set values
+    assert adjusted_rand_score(ids, labels) > 0.9
+
+
+def test_auto_derives_settings_that_fit_four_images_per_person_when_the_reference_collapses(caplog):
+    features, ids = planted(identities=150, per_identity=4)
+    labeler = PseudoLabeler(AUTO)
+    labeler.previous_labels = ids  # a planted previous epoch with one cluster per person
+    with caplog.at_level(logging.INFO, logger="robustreid"):
+        labels, figures = labeler(features)
+    # k1=30, min_samples=4 merge the sets of 4 into 64 clusters (ARI 0.32): fewer than half of 150
+    assert "clustering failed drop with the reference settings" in caplog.text
+    assert figures["cluster_auto"] == "derived" and figures["collapse"] == []
     assert figures["identity_size"] == pytest.approx(4, abs=1)
     assert (figures["cluster_k1"], figures["cluster_min_samples"]) == (8, 2)
     assert adjusted_rand_score(ids, labels) > 0.9  # measured 0.99
-    defaults, _ = PseudoLabeler(ClusterConfig())(features)  # k1=30, min_samples=4: sets of 4 are outliers
-    assert adjusted_rand_score(ids, defaults) < 0.5
-
-
-def test_auto_fits_market_sized_identities_too():
-    features, ids = planted(identities=60, per_identity=16)
-    labels, figures = PseudoLabeler(AUTO)(features)
-    assert figures["cluster_k1"] == 30 and figures["cluster_min_samples"] == 4
-    assert adjusted_rand_score(ids, labels) > 0.9
 
 
 @pytest.mark.parametrize(
@@ -73,7 +79,7 @@ def test_collapse_is_warned_with_fixed_settings_and_re_derived_with_auto(caplog)
     )  # a planted previous epoch: every image its own cluster
     with caplog.at_level(logging.INFO, logger="robustreid"):
         _, figures = labeler(features)
-    assert "clustering failed drop; deriving the auto settings again" in caplog.text
+    assert "clustering failed drop with the derived settings; deriving the auto settings again" in caplog.text
     assert figures["cluster_k1"] < 8 and "drop" in figures["collapse"]  # smaller each time, then warned
 
 

@@ -17,7 +17,7 @@ neighbourhoods and eps for merged clusters, larger eps for a sea of outliers).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from robustreid.clustering.neighbours import knn
 from robustreid.clustering.pseudo_labels import dbscan_labels
 from robustreid.clustering.settings import (
     AUTO,
+    REFERENCE,
     SEARCH,
     ClusterConfig,
     GuardConfig,
@@ -119,20 +120,33 @@ class PseudoLabeler:
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """``cameras`` (N,) are read only with ``cluster.camera_penalty``; identities never are."""
         c = self.config
-        features, neighbours, penalty = self._neighbours(features, cameras)
+        debiased, neighbours, penalty = self._neighbours(features, cameras)
         size = identity_size(neighbours[0][:, : min(SEARCH, len(features))]) if c.any_auto else None
         previous = _cluster_count(self.previous_labels)
-        scale, attempts = 1.0, c.guard.retries + 1 if c.any_auto else 1
+        # with auto: the reference's settings first, then derived ones, each retry in the fixing direction
+        attempts = c.guard.retries + 2 if c.any_auto else 1
+        scale = 1.0
         for attempt in range(attempts):
-            settings, labels = self._cluster(features, neighbours, size, scale, penalty)
+            reference = c.any_auto and attempt == 0
+            settings, labels = (
+                self._cluster_with_reference(features, debiased, neighbours, size, penalty)
+                if reference
+                else self._cluster(debiased, neighbours, size, scale, penalty)
+            )
             problems = collapse_problems(labels, previous, c.guard)
             if not problems or attempt == attempts - 1:
                 break
-            merged = any(p.merged for p in problems)
-            size, scale = (size * SHRINK, scale) if merged else (size, scale * GROW)
+            if not reference:
+                merged = any(p.merged for p in problems)
+                size, scale = (size * SHRINK, scale) if merged else (size, scale * GROW)
             log.info(
-                "clustering failed %s; deriving the auto settings again", ", ".join(p.check for p in problems)
+                "clustering failed %s with the %s settings; deriving the auto settings %s",
+                ", ".join(p.check for p in problems),
+                "reference" if reference else "derived",
+                "from the data" if reference else "again",
             )
+        if c.any_auto:
+            settings = replace(settings, auto="reference" if reference else "derived")
         for problem in problems:
             log.warning("pseudo-labels: %s", problem.message)
         figures = settings.as_record() | {"collapse": [p.check for p in problems]}
@@ -167,8 +181,9 @@ class PseudoLabeler:
         size: float | None,
         eps_scale: float,
         camera_penalty: float | None,
+        config: ClusterConfig | None = None,
     ) -> tuple[ResolvedSettings, np.ndarray]:
-        c = self.config
+        c = config or self.config
         k1, k2, min_samples = neighbourhood_settings(c, size)
         if c.method == "sparse":
             distances = jaccard_distance_sparse(features, k1, k2, neighbours=neighbours)
@@ -180,6 +195,26 @@ class PseudoLabeler:
         eps = float(c.eps) if c.eps != AUTO else eps_from_distances(pairs, len(features), size, eps_scale)
         settings = ResolvedSettings(eps, min_samples, k1, k2, size, camera_penalty)
         return settings, dbscan_labels(distances, eps, min_samples)
+
+    def _cluster_with_reference(
+        self,
+        features: np.ndarray,
+        debiased: np.ndarray,
+        neighbours: tuple[np.ndarray, np.ndarray] | None,
+        size: float,
+        penalty: float | None,
+    ) -> tuple[ResolvedSettings, np.ndarray]:
+        """``auto``'s first try: the reference's values, which fit Market-sized identities.
+
+        Camera-blind as the reference, unless a camera penalty is fixed: only a degenerate
+        result makes ``auto`` derive smaller settings (and the camera penalty) from the data.
+        """
+        c = self.config
+        fixed = {key: REFERENCE[key] if getattr(c, key) == AUTO else getattr(c, key) for key in REFERENCE}
+        reference = ClusterConfig(**fixed, method=c.method)
+        if c.camera_penalty == AUTO:
+            debiased, neighbours, penalty = features, None, None
+        return self._cluster(debiased, neighbours, size, 1.0, penalty, reference)  # size: recorded only
 
     def state_dict(self) -> dict[str, Any]:
         """The previous epoch's labels: the guard's cluster-count drop and the stability read them."""

@@ -35,6 +35,9 @@ K1_PER_IDENTITY_SIZE = 2.0
 K1_RANGE = (4, 30)
 K2_PER_K1 = 1 / 5
 MIN_SAMPLES_PER_K1 = 1 / 7.5
+#: The reference implementation's settings (Cluster Contrast on Market-1501): the defaults, and
+#: ``auto``'s first try every epoch
+REFERENCE = {"eps": 0.6, "min_samples": 4, "k1": 30, "k2": 6}
 
 
 @dataclass
@@ -52,10 +55,10 @@ class GuardConfig:
 class ClusterConfig:
     """``cluster.*``: k-reciprocal Jaccard (k1, k2) + DBSCAN (eps, min_samples); each may be ``auto``."""
 
-    eps: float | int | str = 0.6  # an int (eps=1) is a float too
-    min_samples: int | str = 4
-    k1: int | str = 30
-    k2: int | str = 6
+    eps: float | int | str = REFERENCE["eps"]  # an int (eps=1) is a float too
+    min_samples: int | str = REFERENCE["min_samples"]
+    k1: int | str = REFERENCE["k1"]
+    k2: int | str = REFERENCE["k2"]
     method: str = "sparse"  # sparse | dense (the step-by-step oracle, small N only)
     # with camera ids: lower same-camera similarities by this much when ranking neighbours, after
     # centring each camera's features (clustering/camera_bias.py); 0 = camera-blind, as the reference
@@ -91,10 +94,12 @@ class ResolvedSettings:
     k2: int
     identity_size: float | None = None  # the estimate behind ``auto``, when one was made
     camera_penalty: float | None = None  # the penalty used, when the clustering was camera-debiased
+    auto: str | None = None  # with ``auto``: "reference" (its first try held) or "derived"
 
     def as_record(self) -> dict[str, float]:
         figures = {"eps": self.eps, "min_samples": self.min_samples, "k1": self.k1, "k2": self.k2}
         figures |= {"camera_penalty": self.camera_penalty} if self.camera_penalty is not None else {}
+        figures |= {"auto": self.auto} if self.auto is not None else {}
         return {f"cluster_{k}": v for k, v in figures.items()} | (
             {"identity_size": self.identity_size} if self.identity_size is not None else {}
         )

@@ -388,10 +388,10 @@ def format_epoch(r: dict[str, Any]) -> str:
         f"loss {r['loss']:.3f} lr {r['lr']:.2e} | extract {r['time_extract']:.0f}s "
         f"cluster {r['time_cluster']:.1f}s train {r['time_train']:.0f}s"
     )
-    if "identity_size" in r:
+    if "cluster_auto" in r:
         text += (
-            f" | auto: size {r['identity_size']:.1f} k1 {r['cluster_k1']} k2 {r['cluster_k2']} "
-            f"min_samples {r['cluster_min_samples']} eps {r['cluster_eps']:.3f}"
+            f" | auto: {r['cluster_auto']} (size {r['identity_size']:.1f}) k1 {r['cluster_k1']} "
+            f"k2 {r['cluster_k2']} min_samples {r['cluster_min_samples']} eps {r['cluster_eps']:.3f}"
         )
     if "cluster_camera_penalty" in r:
         text += f" | camera penalty {r['cluster_camera_penalty']:.2f}"
