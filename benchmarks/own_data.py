@@ -3,7 +3,8 @@
 Each case trains one config twice, with the clustering settings fixed (Market-1501's
 k1 30 / k2 6 / min_samples 4 / eps 0.6 camera-blind, or the config's own) and with every
 one of them ``auto`` (the camera penalty too), and reports mAP / Rank-1 before and
-after training, the last epoch's clusters, and the settings ``auto`` derived there:
+after training, the last epoch's clusters and settings, and the epochs in which ``auto``
+derived its settings because the collapse guard rejected the reference's:
 
 * ``few_images``: the synthetic set shaped like the folder that collapsed in a user's
   trial (500 people, 4 images each, 2 cameras), trained with configs/folder.yaml;
@@ -69,6 +70,7 @@ LAST_EPOCH_KEYS = (
     "cluster_eps",
     "identity_size",
     "cluster_camera_penalty",
+    "cluster_auto",
     "stability",
     "collapse",
 )
@@ -93,7 +95,8 @@ def run_case(case: str, settings: str, seed: int, market_root: str | None, resum
     summary = output.read_json(RunDir.SUMMARY)
     if not (resume and summary and summary["epochs"] == cfg.optim.epochs):
         summary = train_and_report(cfg, resume=resume and output.has_checkpoint)
-    last = output.read_metrics()[-1]
+    records = output.read_metrics()
+    last = records[-1]
     return {
         "config": config,
         "seed": seed,
@@ -103,6 +106,8 @@ def run_case(case: str, settings: str, seed: int, market_root: str | None, resum
         "rank1": _pct(summary["after"], "rank1"),
         "wall_s": summary["wall_s"],
         "last_epoch": {k: last[k] for k in LAST_EPOCH_KEYS if k in last},
+        # with auto: the epochs whose reference settings the collapse guard rejected
+        "derived_epochs": [r["epoch"] for r in records if r.get("cluster_auto") == "derived"],
     }
 
 

@@ -9,9 +9,11 @@ model is settling on identities; a stability that falls while clusters shrink to
 handful means it is collapsing.
 
 The guard's checks (:func:`collapse_problems`) need no labels. Each problem is
-logged as a warning that names the setting to change; when any setting is
-``auto``, the settings are derived again in the direction that fixes it (smaller
-neighbourhoods and eps for merged clusters, larger eps for a sea of outliers).
+logged as a warning that names the setting to change. When any setting is
+``auto``, the reference's settings are tried first; if the guard fails them, the
+settings are derived from the data (clustering/settings.py), and again in the
+direction that fixes each further failure (smaller neighbourhoods and eps for merged
+clusters, larger eps for a sea of outliers).
 """
 
 from __future__ import annotations
