@@ -83,12 +83,24 @@ def test_collapse_is_warned_with_fixed_settings_and_re_derived_with_auto(caplog)
     assert figures["cluster_k1"] < 8 and "drop" in figures["collapse"]  # smaller each time, then warned
 
 
+def test_a_count_drop_is_read_against_the_last_clustering_with_the_same_settings():
+    """One rejection of the reference must not lock auto into derived settings for the rest of the run."""
+    features, _ = planted(identities=60, per_identity=16)
+    labeler = PseudoLabeler(AUTO)
+    labeler.previous_labels = np.arange(len(features)) % 200  # the last epoch kept 200 derived clusters
+    labeler.cluster_counts = {"reference": 60, "derived": 200}
+    labels, figures = labeler(features)
+    assert figures["cluster_auto"] == "reference" and figures["collapse"] == []  # 60 against 60, not 200
+    assert labeler.cluster_counts["reference"] == labels.max() + 1 == 60
+
+
 def test_stability_compares_consecutive_epochs_and_survives_a_resume():
     features, _ = planted(identities=40, per_identity=4)
     labeler = PseudoLabeler(AUTO)
     first, _ = labeler(features)
     resumed = PseudoLabeler(AUTO)
     resumed.load_state_dict(labeler.state_dict())
+    assert resumed.cluster_counts == labeler.cluster_counts
     assert resumed(features)[1]["stability"] == pytest.approx(1.0)
 
 

@@ -14,6 +14,12 @@ logged as a warning that names the setting to change. When any setting is
 settings are derived from the data (clustering/settings.py), and again in the
 direction that fixes each further failure (smaller neighbourhoods and eps for merged
 clusters, larger eps for a sea of outliers).
+
+The cluster-count drop compares a clustering with the last one made by the same source
+of settings (reference, derived or fixed), not with whatever the previous epoch kept:
+on the demo set the reference's ~80 clusters of an early epoch against a derived ~400
+would read as a collapse, and one rejection would lock ``auto`` into derived settings
+that over-split for the rest of the run.
 """
 
 from __future__ import annotations
@@ -115,6 +121,8 @@ class PseudoLabeler:
     def __init__(self, config: ClusterConfig | None = None) -> None:
         self.config = config or ClusterConfig()
         self.previous_labels: np.ndarray | None = None
+        #: the cluster count each source of settings made last: "reference", "derived" or "fixed"
+        self.cluster_counts: dict[str, int] = {}
         self.warned_single_camera = False
 
     def __call__(
@@ -124,18 +132,20 @@ class PseudoLabeler:
         c = self.config
         debiased, neighbours, penalty = self._neighbours(features, cameras)
         size = identity_size(neighbours[0][:, : min(SEARCH, len(features))]) if c.any_auto else None
-        previous = _cluster_count(self.previous_labels)
+        last_epoch, counts_before = _cluster_count(self.previous_labels), dict(self.cluster_counts)
         # with auto: the reference's settings first, then derived ones, each retry in the fixing direction
         attempts = c.guard.retries + 2 if c.any_auto else 1
         scale = 1.0
         for attempt in range(attempts):
             reference = c.any_auto and attempt == 0
+            source = "reference" if reference else "derived" if c.any_auto else "fixed"
             settings, labels = (
                 self._cluster_with_reference(features, debiased, neighbours, size, penalty)
                 if reference
                 else self._cluster(debiased, neighbours, size, scale, penalty)
             )
-            problems = collapse_problems(labels, previous, c.guard)
+            problems = collapse_problems(labels, counts_before.get(source, last_epoch), c.guard)
+            self.cluster_counts[source] = _cluster_count(labels)
             if not problems or attempt == attempts - 1:
                 break
             if not reference:
@@ -219,13 +229,17 @@ class PseudoLabeler:
         return self._cluster(debiased, neighbours, size, 1.0, penalty, reference)  # size: recorded only
 
     def state_dict(self) -> dict[str, Any]:
-        """The previous epoch's labels: the guard's cluster-count drop and the stability read them."""
+        """The previous epoch's labels and each source's last cluster count: the guard and the stability read them."""
         labels = self.previous_labels
-        return {"previous_labels": torch.from_numpy(labels) if labels is not None else None}
+        return {
+            "previous_labels": torch.from_numpy(labels) if labels is not None else None,
+            "cluster_counts": dict(self.cluster_counts),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         labels = state["previous_labels"]
         self.previous_labels = labels.numpy() if labels is not None else None
+        self.cluster_counts = dict(state.get("cluster_counts", {}))  # absent in checkpoints before it
 
 
 def _fixed(value: int | str, default: int) -> int:
