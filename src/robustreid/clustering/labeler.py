@@ -158,7 +158,7 @@ class PseudoLabeler:
                 "from the data" if reference else "again",
             )
         if c.any_auto:
-            settings = replace(settings, auto="reference" if reference else "derived")
+            settings = replace(settings, auto=source)
         for problem in problems:
             log.warning("pseudo-labels: %s", problem.message)
         figures = settings.as_record() | {"collapse": [p.check for p in problems]}
