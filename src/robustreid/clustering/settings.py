@@ -13,8 +13,8 @@ degenerate. Only then does it derive each setting from the features alone, never
   not the whole person (4 to 17). Settings derived from it alone make small clusters, which
   suits folders with a handful of images per person and over-splits Market-1501-sized
   identities (11.8 mAP against the reference's 23.2); hence the reference first. Its cost:
-  on a few-images folder the reference passes the guard in some epochs (merged clusters
-  of about 4 % of the images' count, as on Market-1501) and fails it in others;
+  on a few-images folder the reference passes the guard in some epochs (merged clusters,
+  2-4 % as many as images, as on Market-1501) and fails it in others;
 * ``k1`` = 2 s (clamped to 4..30), because the k-reciprocal encoding works when the
   neighbourhood reaches about twice past the true set (Market-1501: s ~ 15, k1 = 30);
   ``k2`` = k1 / 5 and ``min_samples`` = k1 / 7.5, the reference's ratios (30 / 6 / 4);
