@@ -57,6 +57,7 @@ EPOCH_MEANS = {
 WARMUP, ANCHOR = "memory.warmup_epochs=2", "memory.anchor_weight=0.5"
 CSA_V2 = ["memory.init=csa", ANCHOR]  # SAA prototypes as a fixed second prototype for the epoch
 CAMERA_DEBIASED = "cluster.camera_penalty=auto"  # clusters that span cameras (clustering/camera_bias.py)
+CAMERA_PROXIES = "memory.camera_weight=0.5"  # + the inter-camera loss (memory/camera_proxies.py)
 #: Each variant's memory settings. The first six are the issue's named variants (CSA and HPS as
 #: designed second, docs/method.md section 9); the rest are one row per design choice tried.
 VARIANTS = {
@@ -83,6 +84,8 @@ VARIANTS = {
     "full_loss_gate": [*CSA_V2, "memory.update=hps_gated", WARMUP, "memory.saa.loss_quantile=0.9"],
     "cc_hard_camera_debiased": ["memory.init=mean", "memory.update=hard", CAMERA_DEBIASED],
     "full_camera_debiased": [*CSA_V2, "memory.update=hps_gated", WARMUP, CAMERA_DEBIASED],
+    "cc_hard_camera_proxies": ["memory.init=mean", "memory.update=hard", CAMERA_PROXIES],
+    "full_camera_proxies": [*CSA_V2, "memory.update=hps_gated", WARMUP, CAMERA_PROXIES],
 }
 NAMED_VARIANTS = ["baseline", "cc_hard", "gated_hard", "csa", "hps", "full"]
 

@@ -195,6 +195,8 @@ def test_an_saa_trained_on_merges_discounts_a_merged_minority():
         (["memory.anchor_weight=1.0"], "memory.anchor_weight=1.0 must be in \\[0, 1\\)"),
         (["memory.warmup_epochs=-1"], "memory.warmup_epochs=-1 must be >= 0"),
         (["memory.saa.merge_share=1.0"], "minority side"),
+        (["memory.camera_weight=-0.5"], "memory.camera_weight=-0.5 must be >= 0"),
+        (["memory.camera_negatives=0"], "memory.camera_negatives=0 must be >= 1"),
     ],
 )
 def test_bad_v2_settings_are_named(overrides, message):

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robustreid.errors import ConfigError
+from robustreid.memory.camera_proxies import camera_proxy_groups, inter_camera_nce
 from robustreid.memory.saa import SAAConfig
 from robustreid.memory.strategies import (
     MEMORY_UPDATE,
@@ -30,6 +31,7 @@ from robustreid.memory.strategies import (
     InitContext,
     MemoryState,
     UpdateContext,
+    mean_prototypes,
     member_reliability,
 )
 
@@ -45,6 +47,8 @@ class MemoryConfig:
     warmup_epochs: int = 0  # epochs that update by every sample ("mean") before ``update`` takes over
     anchor_weight: float = 0.0  # weight of the ClusterNCE against the epoch's fixed initial prototypes
     reliability: str = "camera"  # gated updates judge members within their camera group, or "cluster"
+    camera_weight: float = 0.0  # weight of the inter-camera loss on (cluster, camera) proxies; 0 is off
+    camera_negatives: int = 50  # the inter-camera loss's hard negatives: the closest other-cluster proxies
     saa: SAAConfig = field(default_factory=SAAConfig)  # used by init csa / mean+saa and update hps
 
 
@@ -62,6 +66,9 @@ class ClusterMemory(nn.Module):
         self.epoch = 0
         self.register_buffer("prototypes", torch.zeros(0))
         self.register_buffer("anchors", torch.zeros(0))
+        self.register_buffer("camera_proxies", torch.zeros(0))
+        self.register_buffer("proxy_cluster", torch.zeros(0, dtype=torch.long))
+        self.register_buffer("sample_proxy", torch.zeros(0, dtype=torch.long))
 
     @property
     def num_clusters(self) -> int:
@@ -83,7 +90,7 @@ class ClusterMemory(nn.Module):
         """Prototypes for clusters 0..C-1 from the epoch's features; label -1 (outliers) is ignored.
 
         ``cameras`` (dataset order, -1 where unknown) define the groups within which gated
-        updates judge a member's reliability; ``epoch`` drives the warm-up.
+        updates judge a member's reliability, and the camera proxies; ``epoch`` drives the warm-up.
         """
         self.epoch = epoch
         keep = labels >= 0
@@ -99,6 +106,18 @@ class ClusterMemory(nn.Module):
         self.anchors = self.prototypes.clone() if self.config.anchor_weight > 0 else torch.zeros(0)
         by_camera = self.config.reliability == "camera" and cameras is not None
         self.state.reliability = member_reliability(features, labels, cameras if by_camera else None)
+        if self.config.camera_weight > 0:
+            self._initialise_camera_proxies(features, labels, cameras)
+
+    def _initialise_camera_proxies(
+        self, features: torch.Tensor, labels: torch.Tensor, cameras: torch.Tensor | None
+    ) -> None:
+        """The mean member feature of every (cluster, camera) pair; no cameras counts as one."""
+        cameras = torch.zeros_like(labels) if cameras is None else cameras.to(labels.device)
+        self.sample_proxy, self.proxy_cluster = camera_proxy_groups(labels, cameras)
+        keep = self.sample_proxy >= 0
+        means = mean_prototypes(features[keep], self.sample_proxy[keep], len(self.proxy_cluster))
+        self.camera_proxies = F.normalize(means, dim=1)
 
     def forward(
         self, features: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor | None = None
@@ -107,7 +126,9 @@ class ClusterMemory(nn.Module):
 
         With ``anchor_weight`` w, the loss is (1 - w) x ClusterNCE on the momentum prototypes
         + w x ClusterNCE on the epoch's fixed initial ones, so the initialisation lasts the
-        epoch. Samples that the epoch's SAA dispersion sets aside (``saa.loss_quantile``) sit out.
+        epoch. With ``camera_weight`` c, c x the inter-camera loss on the (cluster, camera)
+        proxies is added. Samples that the epoch's SAA dispersion sets aside
+        (``saa.loss_quantile``) sit out.
         """
         unit = F.normalize(features, dim=1)
         taking_part = self.state.loss_mask(indices)
@@ -117,6 +138,15 @@ class ClusterMemory(nn.Module):
         weight = self.config.anchor_weight
         if weight > 0:
             loss = (1 - weight) * loss + weight * self._cluster_nce(unit, targets, self.anchors)
+        if self.config.camera_weight > 0:
+            loss = loss + self.config.camera_weight * inter_camera_nce(
+                unit,
+                targets,
+                self.camera_proxies,
+                self.proxy_cluster,
+                self.config.temperature,
+                self.config.camera_negatives,
+            )
         return loss
 
     def _cluster_nce(
@@ -149,10 +179,18 @@ class ClusterMemory(nn.Module):
     def update(
         self, features: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Momentum update by the samples the update strategy selects; returns their batch positions."""
+        """Momentum update by the samples the update strategy selects; returns their batch positions.
+
+        Camera proxies are updated by every batch sample: each proxy has few members, and
+        choosing among them is what the cluster prototypes' strategy is for.
+        """
         chosen = self.select_updaters(features, targets, indices)
         unit = F.normalize(features.detach().float(), dim=1)
         momentum_update(self.prototypes, unit[chosen], targets[chosen], self.config.momentum)
+        if self.config.camera_weight > 0:
+            if indices is None:
+                raise ValueError("camera proxies need the dataset positions of the batch (indices)")
+            momentum_update(self.camera_proxies, unit, self.sample_proxy[indices], self.config.momentum)
         return chosen
 
 
