@@ -3,7 +3,10 @@
 Used for the Market-1501 CPU protocol (configs/market1501_cpu.yaml, real data read
 from ../shared, never copied) and for the ablations (same config, ``--set``
 overrides). Writes benchmarks/results/<name>.json with the accuracy, the wall time,
-seconds per phase and the per-epoch curve, and a row in docs/results.md.
+seconds per phase, the per-epoch curve and the throughput that bounds what the budget
+buys: this run's own images per second, next to the table of speed-ups measured on
+this machine kind by benchmarks/cpu_throughput.py (when that file exists). It also
+writes a row in docs/results.md.
 
     python benchmarks/train_protocol.py --name market1501_cpu_baseline \
         --config configs/market1501_cpu.yaml --data-root ../shared/datasets/market1501
@@ -12,6 +15,7 @@ seconds per phase and the per-epoch curve, and a row in docs/results.md.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shlex
 import sys
@@ -27,6 +31,33 @@ from robustreid.engine.run import train_and_report  # noqa: E402
 from robustreid.engine.run_dir import RunDir  # noqa: E402
 
 PHASES = ("extract", "cluster", "train", "eval")
+THROUGHPUT_TABLE = Path(__file__).resolve().parent / "results" / "cpu_throughput.json"
+
+
+def run_throughput(records: list[dict], iters: int, batch_size: int) -> dict[str, float]:
+    """Images per second this run extracted (every training image, every epoch) and trained on."""
+    extracted = sum(r["num_samples"] for r in records)
+    trained = len(records) * iters * batch_size
+    return {
+        "extract_img_s": round(extracted / sum(r["time_extract"] for r in records), 1),
+        "train_img_s": round(trained / sum(r["time_train"] for r in records), 1),
+    }
+
+
+def measured_speedups() -> dict | None:
+    """img/s per setting from benchmarks/cpu_throughput.py, with where and when it was measured."""
+    if not THROUGHPUT_TABLE.exists():
+        return None
+    table = json.loads(THROUGHPUT_TABLE.read_text())
+    return {
+        "source": f"benchmarks/results/{THROUGHPUT_TABLE.name}",
+        "machine": table["machine"]["cpu"],
+        "date": table["date"],
+        **{
+            phase: {name: row["img_s"] for name, row in table[phase].items()}
+            for phase in ("train", "extract")
+        },
+    }
 
 
 def main() -> None:
@@ -62,6 +93,8 @@ def main() -> None:
         "seconds_per_epoch": round(
             float(np.mean([sum(r.get(f"time_{p}", 0) for p in PHASES[:3]) for r in records])), 1
         ),
+        "throughput": run_throughput(records, cfg.optim.iters, cfg.optim.batch_size),
+        "speedups_measured": measured_speedups(),
         "curve": [
             {
                 k: r[k]
