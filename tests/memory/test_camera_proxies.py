@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from robustreid.memory.camera_proxies import camera_proxy_groups, inter_camera_nce
+from robustreid.memory.camera_proxies import cluster_camera_groups, inter_camera_nce
 from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
 
 E = torch.eye(6)
@@ -15,7 +15,7 @@ E = torch.eye(6)
 def test_groups_number_proxies_by_cluster_then_camera_and_skip_outliers():
     labels = torch.tensor([1, 0, 0, 1, -1, 0, 1])
     cameras = torch.tensor([0, 2, 0, 0, 1, 2, -1])  # -1: unknown camera counts as camera 0
-    sample_proxy, proxy_cluster = camera_proxy_groups(labels, cameras)
+    sample_proxy, proxy_cluster = cluster_camera_groups(labels, cameras)
     assert proxy_cluster.tolist() == [0, 0, 1]  # (0, cam 0), (0, cam 2), (1, cam 0)
     assert sample_proxy.tolist() == [2, 1, 0, 2, -1, 1, 2]
 

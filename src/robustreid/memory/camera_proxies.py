@@ -17,11 +17,12 @@ from __future__ import annotations
 import torch
 
 
-def camera_proxy_groups(labels: torch.Tensor, cameras: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each sample's proxy index (-1 for outliers), and each proxy's cluster.
+def cluster_camera_groups(labels: torch.Tensor, cameras: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each sample's (cluster, camera) group (-1 for outliers), and each group's cluster.
 
-    A proxy is one (cluster, camera) pair that has at least one member; proxies are
-    numbered in cluster order, then camera order.
+    A group is one (cluster, camera) pair that has at least one member, numbered in
+    cluster order, then camera order: one camera proxy each here, and 3C's camera
+    groups for the gated updates' reliability (``strategies.member_reliability``).
     """
     keep = labels >= 0
     camera = cameras.clamp(min=0)

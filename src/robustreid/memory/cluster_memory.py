@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robustreid.errors import ConfigError
-from robustreid.memory.camera_proxies import camera_proxy_groups, inter_camera_nce
+from robustreid.memory.camera_proxies import cluster_camera_groups, inter_camera_nce
 from robustreid.memory.saa import SAAConfig
 from robustreid.memory.strategies import (
     MEMORY_UPDATE,
@@ -114,7 +114,7 @@ class ClusterMemory(nn.Module):
     ) -> None:
         """The mean member feature of every (cluster, camera) pair; no cameras counts as one."""
         cameras = torch.zeros_like(labels) if cameras is None else cameras.to(labels.device)
-        self.sample_proxy, self.proxy_cluster = camera_proxy_groups(labels, cameras)
+        self.sample_proxy, self.proxy_cluster = cluster_camera_groups(labels, cameras)
         keep = self.sample_proxy >= 0
         means = mean_prototypes(features[keep], self.sample_proxy[keep], len(self.proxy_cluster))
         self.camera_proxies = F.normalize(means, dim=1)

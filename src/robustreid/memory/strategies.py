@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from robustreid.memory.camera_proxies import cluster_camera_groups
 from robustreid.memory.saa import SAAConfig, SAAState
 from robustreid.utils.registry import Registry
 
@@ -45,8 +46,8 @@ def member_reliability(
     reliability = torch.full((len(labels),), float("nan"), device=features.device)
     similarity, _ = _similarity_to_the_others(members, cluster)
     if cameras is not None:
-        camera = cameras[keep].clamp(min=0)
-        by_camera, group_size = _similarity_to_the_others(members, cluster * (int(camera.max()) + 1) + camera)
+        group, _ = cluster_camera_groups(labels, cameras)
+        by_camera, group_size = _similarity_to_the_others(members, group[keep])
         similarity = torch.where(group_size > 1, by_camera, similarity)
     reliability[keep] = similarity
     return reliability
