@@ -55,6 +55,7 @@ EPOCH_MEANS = {
     "update_noise_rate": "update_noise_rate",
 }
 WARMUP, ANCHOR = "memory.warmup_epochs=2", "memory.anchor_weight=0.5"
+ANCHOR_FADE = "memory.anchor_fade_epochs=10"  # the anchor weight falls from 0.5 to 0 by epoch 10
 CSA_V2 = ["memory.init=csa", ANCHOR]  # SAA prototypes as a fixed second prototype for the epoch
 CAMERA_DEBIASED = "cluster.camera_penalty=auto"  # clusters that span cameras (clustering/camera_bias.py)
 CAMERA_PROXIES = "memory.camera_weight=0.5"  # + the inter-camera loss (memory/camera_proxies.py)
@@ -81,6 +82,8 @@ VARIANTS = {
         "memory.reliability=cluster",
     ],
     "full_merge": [*CSA_V2, "memory.update=hps_gated", WARMUP, "memory.saa.objective=merge"],
+    "csa_fade": [*CSA_V2, ANCHOR_FADE, "memory.update=mean"],
+    "full_fade": [*CSA_V2, ANCHOR_FADE, "memory.update=hps_gated", WARMUP],
     "full_loss_gate": [*CSA_V2, "memory.update=hps_gated", WARMUP, "memory.saa.loss_quantile=0.9"],
     "cc_hard_camera_debiased": ["memory.init=mean", "memory.update=hard", CAMERA_DEBIASED],
     "full_camera_debiased": [*CSA_V2, "memory.update=hps_gated", WARMUP, CAMERA_DEBIASED],

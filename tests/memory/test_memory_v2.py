@@ -129,6 +129,27 @@ def test_the_anchor_term_lasts_the_epoch():
     assert memory(query, target) < nce(memory.prototypes)  # the anchor still recognises sample 0
 
 
+def test_the_anchor_fades_out_over_its_epochs():
+    features, labels, cameras = two_camera_cluster()
+    config = MemoryConfig(init="mean", update="mean", anchor_weight=0.5, anchor_fade_epochs=4)
+    memory = ClusterMemory(config)
+    query, target = features[[0]], labels[[0]]
+    weights = []
+    for epoch in range(6):
+        memory.initialise(features, labels, cameras=cameras, epoch=epoch)
+        memory.update(features[[4]], labels[[4]])  # momentum and anchor prototypes now differ
+        weights.append(memory.anchor_weight)
+        on_momentum = F.cross_entropy(query @ memory.prototypes.t() / 0.05, target)
+        if memory.anchor_weight > 0:
+            on_anchor = F.cross_entropy(query @ memory.anchors.t() / 0.05, target)
+            expected = (1 - memory.anchor_weight) * on_momentum + memory.anchor_weight * on_anchor
+        else:
+            expected = on_momentum
+            assert memory.anchors.numel() == 0  # no anchors kept once the weight is 0
+        torch.testing.assert_close(memory(query, target), expected)
+    assert weights == [0.5, 0.375, 0.25, 0.125, 0.0, 0.0]
+
+
 def test_dispersed_members_sit_out_of_the_loss():
     features, labels, cameras = two_camera_cluster()
     saa = SAAConfig(**NO_SAA_TRAINING, loss_quantile=6 / 8)
@@ -194,6 +215,7 @@ def test_an_saa_trained_on_merges_discounts_a_merged_minority():
         (["memory.saa.loss_quantile=0.8"], "memory.init csa or mean\\+saa"),
         (["memory.anchor_weight=1.0"], "memory.anchor_weight=1.0 must be in \\[0, 1\\)"),
         (["memory.warmup_epochs=-1"], "memory.warmup_epochs=-1 must be >= 0"),
+        (["memory.anchor_fade_epochs=-2"], "memory.anchor_fade_epochs=-2 must be >= 0"),
         (["memory.saa.merge_share=1.0"], "minority side"),
         (["memory.camera_weight=-0.5"], "memory.camera_weight=-0.5 must be >= 0"),
         (["memory.camera_negatives=0"], "memory.camera_negatives=0 must be >= 1"),

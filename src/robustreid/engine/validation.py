@@ -85,6 +85,7 @@ RULES: tuple[Rule, ...] = (
     within("memory.momentum", 0, 1),
     at_least("memory.warmup_epochs", 0),
     within("memory.anchor_weight", 0, 1),
+    at_least("memory.anchor_fade_epochs", 0),
     at_least("memory.camera_weight", 0),
     at_least("memory.camera_negatives", 1),
     above("memory.saa.temperature", 0),

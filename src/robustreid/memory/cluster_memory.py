@@ -46,6 +46,7 @@ class MemoryConfig:
     update: str = "hard"  # memory update strategy (MEMORY_UPDATE)
     warmup_epochs: int = 0  # epochs that update by every sample ("mean") before ``update`` takes over
     anchor_weight: float = 0.0  # weight of the ClusterNCE against the epoch's fixed initial prototypes
+    anchor_fade_epochs: int = 0  # the anchor weight falls linearly to 0 over these epochs; 0 keeps it
     reliability: str = "camera"  # gated updates judge members within their camera group, or "cluster"
     camera_weight: float = 0.0  # weight of the inter-camera loss on (cluster, camera) proxies; 0 is off
     camera_negatives: int = 50  # the inter-camera loss's hard negatives: the closest other-cluster proxies
@@ -79,6 +80,18 @@ class ClusterMemory(nn.Module):
         """During the first ``warmup_epochs`` every sample updates: the clusters are at their noisiest."""
         return self.epoch < self.config.warmup_epochs
 
+    @property
+    def anchor_weight(self) -> float:
+        """This epoch's anchor weight: the anchor helps while clusters are noisy, then holds back.
+
+        With ``anchor_fade_epochs`` F > 0 it is ``anchor_weight`` x (1 - epoch / F), and 0 from
+        epoch F on; with F = 0 it stays ``anchor_weight``.
+        """
+        fade = self.config.anchor_fade_epochs
+        if fade == 0:
+            return self.config.anchor_weight
+        return self.config.anchor_weight * max(0.0, 1 - self.epoch / fade)
+
     @torch.no_grad()
     def initialise(
         self,
@@ -103,7 +116,7 @@ class ClusterMemory(nn.Module):
             options=self.config.saa,
         )
         self.prototypes = F.normalize(self.init_strategy(context).float(), dim=1).to(features.device)
-        self.anchors = self.prototypes.clone() if self.config.anchor_weight > 0 else torch.zeros(0)
+        self.anchors = self.prototypes.clone() if self.anchor_weight > 0 else torch.zeros(0)
         by_camera = self.config.reliability == "camera" and cameras is not None
         self.state.reliability = member_reliability(features, labels, cameras if by_camera else None)
         if self.config.camera_weight > 0:
@@ -124,18 +137,18 @@ class ClusterMemory(nn.Module):
     ) -> torch.Tensor:
         """ClusterNCE loss of (normalised) features against all prototypes.
 
-        With ``anchor_weight`` w, the loss is (1 - w) x ClusterNCE on the momentum prototypes
-        + w x ClusterNCE on the epoch's fixed initial ones, so the initialisation lasts the
-        epoch. With ``camera_weight`` c, c x the inter-camera loss on the (cluster, camera)
-        proxies is added. Samples that the epoch's SAA dispersion sets aside
-        (``saa.loss_quantile``) sit out.
+        With anchor weight w (:attr:`anchor_weight`), the loss is (1 - w) x ClusterNCE on the
+        momentum prototypes + w x ClusterNCE on the epoch's fixed initial ones, so the
+        initialisation lasts the epoch. With ``camera_weight`` c, c x the inter-camera loss on
+        the (cluster, camera) proxies is added. Samples that the epoch's SAA dispersion sets
+        aside (``saa.loss_quantile``) sit out.
         """
         unit = F.normalize(features, dim=1)
         taking_part = self.state.loss_mask(indices)
         if taking_part is not None:
             unit, targets = unit[taking_part], targets[taking_part]
         loss = self._cluster_nce(unit, targets, self.prototypes)
-        weight = self.config.anchor_weight
+        weight = self.anchor_weight
         if weight > 0:
             loss = (1 - weight) * loss + weight * self._cluster_nce(unit, targets, self.anchors)
         if self.config.camera_weight > 0:
