@@ -84,6 +84,7 @@ VARIANTS = {
     "full_merge": [*CSA_V2, "memory.update=hps_gated", WARMUP, "memory.saa.objective=merge"],
     "csa_fade": [*CSA_V2, ANCHOR_FADE, "memory.update=mean"],
     "full_fade": [*CSA_V2, ANCHOR_FADE, "memory.update=hps_gated", WARMUP],
+    "csa_hard": [*CSA_V2, "memory.update=hard"],  # the lasting anchor with Cluster Contrast's update
     "full_loss_gate": [*CSA_V2, "memory.update=hps_gated", WARMUP, "memory.saa.loss_quantile=0.9"],
     "cc_hard_camera_debiased": ["memory.init=mean", "memory.update=hard", CAMERA_DEBIASED],
     "full_camera_debiased": [*CSA_V2, "memory.update=hps_gated", WARMUP, CAMERA_DEBIASED],
