@@ -14,16 +14,19 @@ def test_every_shipped_config_is_valid(path):
     assert isinstance(load_config(path), TrainConfig)
 
 
+#: The robust variant each robust config ships: the best measured on its data (docs/method.md section 9):
+#: `full` (CSA v2 + HPS v2) on the real data sets, `csa_hard` (CSA v2 + Cluster Contrast's hard update)
+#: on the synthetic set.
+ROBUST_MEMORY = {"synthetic.yaml": ("csa", 0.5, "hard", 0)}
+FULL_MEMORY = ("csa", 0.5, "hps_gated", 2)
+
+
 @pytest.mark.parametrize("path", sorted((CONFIGS_DIR / "robust").glob("*.yaml")), ids=lambda p: p.name)
-def test_robust_configs_are_their_dataset_config_plus_csa_and_hps_v2(path):
+def test_robust_configs_are_their_dataset_config_plus_the_best_robust_memory(path):
     robust, base = load_config(path), load_config(CONFIGS_DIR / path.name)
     memory = robust.memory
-    assert (memory.init, memory.anchor_weight, memory.update, memory.warmup_epochs) == (
-        "csa",
-        0.5,
-        "hps_gated",
-        2,
-    )
+    expected = ROBUST_MEMORY.get(path.name, FULL_MEMORY)
+    assert (memory.init, memory.anchor_weight, memory.update, memory.warmup_epochs) == expected
     assert robust.data == base.data and robust.optim == base.optim and robust.cluster == base.cluster
     assert robust.output_dir != base.output_dir
 
