@@ -10,6 +10,9 @@ writes a row in docs/results.md.
 
     python benchmarks/train_protocol.py --name market1501_cpu_baseline \
         --config configs/market1501_cpu.yaml --data-root ../shared/datasets/market1501
+
+``--dump-features 0 8 15`` also keeps those epochs' clustered training features for the
+feature-level benches (``benchmarks/_feature_dumps.py``, outside the repository).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
+from _feature_dumps import DumpFeatures  # noqa: E402
+from robustreid.engine.builder import build_dataset  # noqa: E402
 from robustreid.engine.config import load_config  # noqa: E402
 from robustreid.engine.run import train_and_report  # noqa: E402
 from robustreid.engine.run_dir import RunDir  # noqa: E402
@@ -69,6 +74,14 @@ def main() -> None:
     parser.add_argument("--data-root")
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument(
+        "--dump-features",
+        nargs="+",
+        type=int,
+        default=[],
+        metavar="EPOCH",
+        help="keep these epochs' clustered training features (see benchmarks/_feature_dumps.py)",
+    )
     args = parser.parse_args()
     logging.getLogger("robustreid").addHandler(logging.StreamHandler())
 
@@ -77,7 +90,7 @@ def main() -> None:
         overrides.append(f"data.root={args.data_root}")
     cfg = load_config(args.config, overrides)
     start = time.perf_counter()
-    summary = train_and_report(cfg, resume=args.resume)
+    summary = train_and_report(cfg, resume=args.resume, observers=_dump_observers(cfg, args))
     wall = time.perf_counter() - start
     records = RunDir(cfg.output_dir).read_metrics()
     last = records[-1]
@@ -107,6 +120,17 @@ def main() -> None:
     command = "python benchmarks/train_protocol.py " + shlex.join(sys.argv[1:])
     headline = ("mAP", "rank1", "initial_mAP", "epochs", "seconds_per_epoch", "seconds_per_phase")
     write_result(args.name, command, wall, figures, summary={k: figures[k] for k in headline})
+
+
+def _dump_observers(cfg, args: argparse.Namespace) -> list[DumpFeatures]:
+    if not args.dump_features:
+        return []
+    dataset = build_dataset(cfg.data)
+    return [
+        DumpFeatures(
+            args.name, args.dump_features, dataset.train_camids, dataset.train_pids_for_diagnostics()
+        )
+    ]
 
 
 def _pct(metrics: dict | None, key: str) -> float | None:

@@ -9,6 +9,7 @@ builder, so a Python user can build one part differently and keep the rest.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import torch
 
@@ -27,8 +28,13 @@ from robustreid.utils.runtime import resolve_inference_dtype
 log = logging.getLogger("robustreid")
 
 
-def build_trainer(cfg: TrainConfig, dataset: ReidDataset | None = None) -> Trainer:
+def build_trainer(
+    cfg: TrainConfig, dataset: ReidDataset | None = None, observers: Sequence[EpochObserver] = ()
+) -> Trainer:
     """Every part of a run from ``cfg``; ``dataset`` replaces the one ``cfg.data`` names.
+
+    ``observers`` run beside the built-in ones: a benchmark's diagnostics hook in here
+    without the library's training ever reading what they read.
 
     Under torchrun (a process group exists) the device is this process's GPU and
     BatchNorm is synchronised as ``model.sync_bn`` asks; otherwise nothing changes.
@@ -55,7 +61,7 @@ def build_trainer(cfg: TrainConfig, dataset: ReidDataset | None = None) -> Train
         inference_dtype=resolve_inference_dtype(cfg.runtime.inference_dtype, device),
         seed=cfg.seed,
         num_workers=cfg.data.num_workers,
-        observers=build_observers(dataset, run_dir, cfg.eval.camera_filter),
+        observers=[*build_observers(dataset, run_dir, cfg.eval.camera_filter), *observers],
         config=cfg,
     )
 

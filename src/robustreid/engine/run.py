@@ -10,7 +10,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from robustreid.data.images import screen_dataset
 from robustreid.distributed import World, from_rank0, process_group
 from robustreid.engine.builder import build_dataset, build_trainer
 from robustreid.engine.config import TrainConfig
+from robustreid.engine.observers import EpochObserver
 from robustreid.engine.run_dir import RunDir
 from robustreid.engine.trainer import Trainer
 from robustreid.utils.runtime import seed_everything
@@ -26,8 +27,12 @@ from robustreid.utils.runtime import seed_everything
 log = logging.getLogger("robustreid")
 
 
-def train_and_report(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+def train_and_report(
+    cfg: TrainConfig, resume: bool = False, observers: Sequence[EpochObserver] = ()
+) -> dict[str, Any]:
     """Train from ``cfg``; returns the summary it writes to summary.json (before/after/best, wall time).
+
+    ``observers`` are added to the trainer's own (see :func:`build_trainer`).
 
     Under torchrun every rank returns rank 0's summary.
     """
@@ -37,7 +42,9 @@ def train_and_report(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         seed_everything(cfg.seed)
         # broken files are skipped (or refused) here, before an epoch could stop on one
         trainer = build_trainer(
-            cfg, dataset=screen_dataset(build_dataset(cfg.data), cfg.data.max_bad_fraction)
+            cfg,
+            dataset=screen_dataset(build_dataset(cfg.data), cfg.data.max_bad_fraction),
+            observers=observers,
         )
         initial = from_rank0(lambda: _initial_metrics(trainer, cfg.eval.before_training, resume))
         final = trainer.fit(resume=resume)
