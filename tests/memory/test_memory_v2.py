@@ -155,7 +155,10 @@ def test_dispersed_members_sit_out_of_the_loss():
     saa = SAAConfig(**NO_SAA_TRAINING, loss_quantile=6 / 8)
     memory = ClusterMemory(MemoryConfig(init="mean+saa", update="mean", saa=saa))
     memory.initialise(features, labels, cameras=cameras)
-    assert memory.state.saa.sits_out.nonzero().squeeze(1).tolist() == [2, 4]  # the two farthest from the mean
+    assert memory.state.ranking.sits_out.nonzero().squeeze(1).tolist() == [
+        2,
+        4,
+    ]  # the two farthest from the mean
     batch = torch.tensor([0, 2, 4, 5])
     plain = ClusterMemory(MemoryConfig(init="mean", update="mean"))
     plain.initialise(features, labels)

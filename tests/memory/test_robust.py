@@ -64,7 +64,7 @@ def test_hps_skips_members_flagged_as_noise():
     # 8 of the 9 members are at or below the 8/9 quantile: only the most dispersed one, sample 2, is flagged
     memory = memory_with(dispersion="distance", steps=0, noise_quantile=8 / 9)
     memory.initialise(features, labels)
-    assert memory.state.saa.likely_noise.nonzero().squeeze(1).tolist() == [2]
+    assert memory.state.ranking.likely_noise.nonzero().squeeze(1).tolist() == [2]
     chosen = memory.select_updaters(features[:3], labels[:3], torch.arange(3))
     assert len(chosen) == 1 and chosen.item() != 2  # the next hardest member, not the flagged one
     assert features[chosen.item()] @ features[2] < 0.9
@@ -80,7 +80,8 @@ def test_csa_then_hps_end_to_end():
     assert memory.prototypes.shape == (3, DIM)
     torch.testing.assert_close(memory.prototypes.norm(dim=1), torch.ones(3))
     assert len(state.losses) == 3 and all(math.isfinite(x) for x in state.losses)
-    assert torch.isnan(state.dispersion[6]) and not torch.isnan(state.dispersion[labels >= 0]).any()
+    dispersion = memory.state.ranking.dispersion
+    assert torch.isnan(dispersion[6]) and not torch.isnan(dispersion[labels >= 0]).any()
     before = memory.prototypes.clone()
     batch = torch.tensor([7, 8, 9])
     memory.update(features[batch], labels[batch], indices=batch)

@@ -46,6 +46,7 @@ class SAAConfig:
     max_set_size: int = 64  # larger clusters are cut into chunks (subsampled when training)
     steps: int = 50  # SAA optimiser steps per epoch, on the freshly extracted features
     lr: float = 1e-3
+    aggregator: str = "saa"  # saa, or a label-free estimator of robustreid.memory.estimators (no training)
     objective: str = "planted"  # planted | merge | split_half (measured: docs/method.md)
     temperature: float = 0.05  # of the ClusterNCE on SAA prototypes
     planted_fraction: float = 0.5  # objective=planted: share of clusters given one look-alike
@@ -128,18 +129,14 @@ class SelfAttentionAggregator(nn.Module):
 
 @dataclass
 class SAAState:
-    """The SAA that CSA trains each epoch (warm-started) and what HPS reads from it.
+    """The SAA that CSA trains each epoch (warm-started) and its optimiser.
 
-    Per-sample tensors are indexed by dataset position. :meth:`state_dict` holds only
-    tensors and plain values, so a checkpoint that carries it loads with
-    ``torch.load(weights_only=True)``.
+    :meth:`state_dict` holds only tensors and plain values, so a checkpoint that
+    carries it loads with ``torch.load(weights_only=True)``.
     """
 
     module: SelfAttentionAggregator
     optimizer: torch.optim.Optimizer
-    dispersion: torch.Tensor | None = None  # (N,), NaN for samples outside every cluster
-    likely_noise: torch.Tensor | None = None  # (N,) bool, dispersion above options.noise_quantile
-    sits_out: torch.Tensor | None = None  # (N,) bool, above options.loss_quantile; None when it is 1
     losses: list[float] | None = None  # the SAA objective over the last epoch's steps
 
     @classmethod
@@ -152,9 +149,6 @@ class SAAState:
         return {
             "module": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "dispersion": self.dispersion,
-            "likely_noise": self.likely_noise,
-            "sits_out": self.sits_out,
             "losses": self.losses,
         }
 
@@ -166,12 +160,7 @@ class SAAState:
         state = cls.new(feature_dim, options, device)
         state.module.load_state_dict(saved["module"])
         state.optimizer.load_state_dict(saved["optimizer"])
-        state.dispersion, state.likely_noise, state.sits_out, state.losses = (
-            saved["dispersion"],
-            saved["likely_noise"],
-            saved.get("sits_out"),
-            saved["losses"],
-        )
+        state.losses = saved["losses"]
         return state
 
 

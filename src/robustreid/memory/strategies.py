@@ -78,21 +78,35 @@ def percentile_rank(values: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
+class EpochRanking:
+    """Each sample's dispersion degree in its cluster this epoch, and what it flags; indexed by dataset position.
+
+    Left by the init strategies that aggregate (``csa``, ``mean+saa``), read by HPS and
+    the loss gate. Recomputed with every epoch's clusters, so never checkpointed.
+    """
+
+    dispersion: torch.Tensor  # (N,), NaN for samples outside every cluster
+    likely_noise: torch.Tensor  # (N,) bool, dispersion above ``saa.noise_quantile``
+    sits_out: torch.Tensor | None = None  # (N,) bool, above ``saa.loss_quantile``; None when it is 1
+
+
+@dataclass
 class MemoryState:
     """What strategies carry across batches and epochs.
 
     The SAA is saved in the training checkpoint (it is warm-started across epochs);
-    the reliability is recomputed with every epoch's clusters.
+    the ranking and the reliability are recomputed with every epoch's clusters.
     """
 
-    saa: SAAState | None = None  # trained by init "csa" / "mean+saa", read by update "hps"
+    saa: SAAState | None = None  # trained by init "csa" / "mean+saa" when saa.aggregator is "saa"
+    ranking: EpochRanking | None = None  # left by init "csa" / "mean+saa", read by update "hps"
     reliability: torch.Tensor | None = None  # (N,) see member_reliability; read by the gated updates
 
     def loss_mask(self, indices: torch.Tensor | None) -> torch.Tensor | None:
         """Which batch samples take part in the loss; None when all do (the usual case)."""
-        if indices is None or self.saa is None or self.saa.sits_out is None:
+        if indices is None or self.ranking is None or self.ranking.sits_out is None:
             return None
-        taking_part = ~self.saa.sits_out[indices]
+        taking_part = ~self.ranking.sits_out[indices]
         return taking_part if taking_part.any() else None
 
     def state_dict(self) -> dict[str, object]:

@@ -1,0 +1,241 @@
+"""SAA against simple robust estimators on real Market-1501 features: the robust method's inner loop.
+
+Reads the training features that one Market-1501 CPU protocol run clustered
+(``benchmarks/_feature_dumps.py``: epoch 0 = ImageNet, a middle and the last epoch)
+with the protocol's own pseudo-labels. The true identities are read to score only.
+
+* ``mistakes``: what kind of mistakes the clustering makes. An impure cluster is a
+  *merge* when two or more identities hold at least 25 % of it each, else it has
+  *intruders*; and how the clusters split by camera.
+* ``auc_within`` / ``auc_all``: ROC AUC of each dispersion score for the members
+  whose identity is not their cluster's majority; within each impure cluster
+  (averaged: the ranking HPS sees) and over all members.
+* ``error_pure`` / ``error_impure``: mean cosine distance from each cluster's
+  prototype to its majority identity's centre (all its samples in the dump).
+
+Every estimator gives a prototype per cluster and a dispersion per member
+(``robustreid.memory.estimators``), the SAA too (trained on the dump's clusters
+with its objective, per seed). A design is scored here in minutes, before any
+end-to-end run.
+
+    python benchmarks/saa_real_features.py [--run market1501_cpu_v5_seed2] [--saa-steps 200] [--seeds 0 1]
+
+Writes benchmarks/results/saa_real_features.json (``summary`` per dump) and a row in docs/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result  # noqa: E402
+from _feature_dumps import REGENERATE, FeatureDump, dump_dir  # noqa: E402
+from robustreid.memory.diagnostics import identity_centres, majority_identity  # noqa: E402
+from robustreid.memory.estimators import ESTIMATORS, ClusterSets, mode_estimate, trimmed_estimate  # noqa: E402
+from robustreid.memory.saa import SAAConfig, SelfAttentionAggregator, aggregate_clusters, train_saa  # noqa: E402
+
+DUMPS = {"imagenet": 0, "middle": 8, "last": 15}
+MERGE_SHARE = 0.25  # an identity holding at least this share of a cluster is one side of a merge
+SAA_OBJECTIVES = ("split_half", "planted", "merge")
+MODE_TEMPERATURES = (0.03, 0.05, 0.2)
+TRIM_KEEPS = (0.6, 0.9)
+
+
+@dataclass
+class Scored:
+    """A dump's clustered members and the ground truth its scores need."""
+
+    sets: ClusterSets
+    misplaced: np.ndarray  # (members,) identity differs from the cluster's majority identity
+    centres: torch.Tensor  # (clusters, D) the majority identity's centre
+    impure: np.ndarray  # (clusters,)
+    member_ids: np.ndarray
+    member_cams: np.ndarray
+
+    @classmethod
+    def from_dump(cls, dump: FeatureDump) -> Scored:
+        member = dump.labels >= 0
+        labels = dump.labels[member]
+        num_clusters = int(labels.max()) + 1
+        majority = majority_identity(dump.labels, dump.pids, num_clusters)
+        misplaced = dump.pids[member] != majority[labels]
+        ids, centres = identity_centres(torch.from_numpy(dump.features), dump.pids)
+        sets = ClusterSets.build(
+            torch.from_numpy(dump.features), torch.from_numpy(dump.labels), torch.from_numpy(dump.camids)
+        )
+        impure = np.bincount(labels, weights=misplaced, minlength=num_clusters) > 0
+        return cls(
+            sets,
+            misplaced,
+            centres[np.searchsorted(ids, majority)],
+            impure,
+            dump.pids[member],
+            dump.camids[member],
+        )
+
+    def score(self, prototypes: torch.Tensor, dispersion: torch.Tensor) -> dict[str, float]:
+        error = (1 - (F.normalize(prototypes, dim=1) * self.centres).sum(1)).numpy()
+        dispersion = dispersion.numpy()
+        labels = self.sets.labels.numpy()
+        within = [
+            roc_auc_score(self.misplaced[labels == c], dispersion[labels == c])
+            for c in np.flatnonzero(self.impure)
+        ]
+        return {
+            "auc_within": round(float(np.mean(within)), 4),
+            "auc_all": round(float(roc_auc_score(self.misplaced, dispersion)), 4),
+            "error_pure": round(float(error[~self.impure].mean()), 4),
+            "error_impure": round(float(error[self.impure].mean()), 4),
+        }
+
+    def oracle(self) -> dict[str, float]:
+        """The best any re-weighting of members can do: the mean of the majority identity's members (reads labels)."""
+        prototypes = self.sets.weighted_prototypes(torch.from_numpy(~self.misplaced).float())
+        return self.score(prototypes, torch.from_numpy(self.misplaced).float())
+
+    def mistakes(self) -> dict[str, float]:
+        """Merges against intruders, and cameras, over the impure clusters."""
+        labels = self.sets.labels.numpy()
+        merges = intruder_same_camera = intruders = single_camera = single_camera_impure = 0
+        for c in range(len(self.impure)):
+            mine = labels == c
+            single = len(np.unique(self.member_cams[mine])) == 1
+            single_camera += single
+            if not self.impure[c]:
+                continue
+            single_camera_impure += single
+            _, counts = np.unique(self.member_ids[mine], return_counts=True)
+            merges += int((counts >= MERGE_SHARE * mine.sum()).sum() >= 2)
+            wrong = mine & self.misplaced
+            majority_cams = set(self.member_cams[mine & ~self.misplaced])
+            intruders += int(wrong.sum())
+            intruder_same_camera += sum(cam in majority_cams for cam in self.member_cams[wrong])
+        impure = int(self.impure.sum())
+        return {
+            "clusters": len(self.impure),
+            "members": len(labels),
+            "outliers": self.sets.outliers,
+            "impure_clusters": impure,
+            "purity": round(1 - float(self.misplaced.mean()), 4),
+            "merge_share_of_impure": round(merges / max(impure, 1), 3),
+            "single_camera_clusters": single_camera,
+            "single_camera_share_of_impure": round(single_camera_impure / max(impure, 1), 3),
+            "misplaced_sharing_a_majority_camera": round(intruder_same_camera / max(intruders, 1), 3),
+        }
+
+
+def score_saa(scored: Scored, objective: str, seed: int, steps: int) -> dict[str, float]:
+    """A fresh SAA trained on the dump's clusters, then scored like the estimators (distance dispersion)."""
+    options = SAAConfig(objective=objective)
+    torch.manual_seed(seed)
+    sets = scored.sets
+    saa = SelfAttentionAggregator(sets.features.shape[1], options.width, options.heads, options.layers)
+    optimizer = torch.optim.Adam(saa.parameters(), lr=options.lr)
+    train_saa(
+        saa,
+        optimizer,
+        sets.features,
+        sets.labels,
+        sets.num_clusters,
+        steps,
+        objective,
+        **options.objective_options(),
+    )
+    with torch.no_grad():
+        prototypes, _ = aggregate_clusters(
+            saa, sets.features, sets.labels, sets.num_clusters, options.max_set_size
+        )
+    dispersion = 1 - (sets.features * prototypes[sets.labels]).sum(1)
+    return scored.score(prototypes, dispersion)
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    dumps, summary = {}, {}
+    for name, epoch in DUMPS.items():
+        path = dump_dir(args.run) / f"epoch_{epoch:02d}.npz"
+        if not path.exists():
+            print(f"skipping {name}: {path} is missing; regenerate with: {REGENERATE}")
+            continue
+        scored = Scored.from_dump(FeatureDump.load(path))
+        rows = {}
+        for estimator, estimate in estimators().items():
+            rows[estimator] = scored.score(*estimate(scored.sets))
+            print(name, estimator, rows[estimator], flush=True)
+        rows["oracle_majority"] = scored.oracle()
+        for objective in args.objectives:
+            runs = [score_saa(scored, objective, seed, args.saa_steps) for seed in args.seeds]
+            rows[f"saa_{objective}"] = {k: round(float(np.mean([r[k] for r in runs])), 4) for k in runs[0]}
+            print(name, f"saa_{objective}", rows[f"saa_{objective}"], flush=True)
+        dumps[name] = {"epoch": epoch, "mistakes": scored.mistakes(), "estimators": rows}
+        summary[name] = summarise(rows)
+    figures = {
+        "run": args.run,
+        "saa_steps": args.saa_steps,
+        "seeds": args.seeds,
+        "summary": summary,
+        "dumps": dumps,
+    }
+    command = "python benchmarks/saa_real_features.py " + shlex.join(sys.argv[1:])
+    print(write_result("saa_real_features", command.strip(), time.perf_counter() - started, figures))
+
+
+def estimators() -> dict[str, Callable[[ClusterSets], tuple[torch.Tensor, torch.Tensor]]]:
+    """Every registered estimator at its default, and the parametric ones across their parameter."""
+    swept = {f"mode_t{t}": partial(mode_estimate, temperature=t) for t in MODE_TEMPERATURES} | {
+        f"trimmed_k{k}": partial(trimmed_estimate, keep=k) for k in TRIM_KEEPS
+    }
+    return {name: ESTIMATORS.get(name) for name in ESTIMATORS.names()} | swept
+
+
+def summarise(rows: dict[str, dict[str, float]]) -> dict[str, object]:
+    """The issue's bar: the best SAA against the best label-free baseline and the mean."""
+    saa = {k: v for k, v in rows.items() if k.startswith("saa_")}
+    baselines = {k: v for k, v in rows.items() if not k.startswith(("saa_", "oracle"))}
+    best_saa = max(saa, key=lambda k: saa[k]["auc_within"]) if saa else None
+    best_baseline = max(baselines, key=lambda k: baselines[k]["auc_within"])
+    out: dict[str, object] = {
+        "best_baseline": best_baseline,
+        "best_baseline_auc_within": baselines[best_baseline]["auc_within"],
+        "mean_error_impure": rows["mean"]["error_impure"],
+        "mean_error_pure": rows["mean"]["error_pure"],
+        "oracle_error_impure": rows["oracle_majority"]["error_impure"],
+    }
+    if best_saa:
+        out |= {
+            "saa": best_saa,
+            "saa_auc_within": saa[best_saa]["auc_within"],
+            "saa_error_impure": saa[best_saa]["error_impure"],
+            "saa_error_pure": saa[best_saa]["error_pure"],
+        }
+    return out
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--run", default="market1501_cpu_v5_seed2", help="the protocol run whose dumps to read"
+    )
+    parser.add_argument("--saa-steps", type=int, default=200)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--objectives", nargs="*", default=list(SAA_OBJECTIVES))
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main()
