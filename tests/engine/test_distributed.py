@@ -36,6 +36,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from robustreid.config import load_config
 from robustreid.data import load_dataset
 from robustreid.distributed import (
     GroupBatchNorm,
@@ -50,7 +51,6 @@ from robustreid.distributed import (
     training,
 )
 from robustreid.engine import trainer as trainer_module
-from robustreid.engine.config import load_config
 from robustreid.engine.run import train_and_report
 from robustreid.engine.run_dir import RunDir
 from robustreid.errors import ConfigError

@@ -7,8 +7,9 @@ import pickle
 import pytest
 import torch
 
-from robustreid.engine.run_dir import Preprocessing, RunDir, load_model
+from robustreid.engine.run_dir import RunDir
 from robustreid.errors import CheckpointError
+from robustreid.inference.checkpoint import Preprocessing, load_model
 from robustreid.models import build_model
 
 

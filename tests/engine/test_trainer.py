@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from robustreid.config import ClusterConfig, EvalConfig, OptimConfig, load_config
 from robustreid.data import load_dataset
 from robustreid.engine.builder import build_clusterer, build_optimizer, build_scheduler, build_trainer
-from robustreid.engine.config import ClusterConfig, EvalConfig, OptimConfig, load_config
 from robustreid.engine.run import train_and_report
-from robustreid.engine.run_dir import RunDir, load_model
+from robustreid.engine.run_dir import RunDir
 from robustreid.engine.trainer import Trainer, TrainImages
+from robustreid.inference.checkpoint import load_model
 from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
 from robustreid.models import build_model
 from robustreid.utils.runtime import seed_everything

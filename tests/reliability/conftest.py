@@ -14,11 +14,11 @@ import torch
 from PIL import Image
 
 from robustreid.cli.main import main
+from robustreid.config import TrainConfig, load_config
 from robustreid.data import load_dataset
 from robustreid.data.base import ReidDataset
 from robustreid.data.synthetic import generate_synthetic
 from robustreid.engine.builder import build_trainer
-from robustreid.engine.config import TrainConfig, load_config
 from robustreid.engine.observers import EpochObserver
 from robustreid.engine.run_dir import RunDir
 from robustreid.utils.runtime import seed_everything

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from robustreid.engine.config import load_config
+from robustreid.config import load_config
 from robustreid.errors import ConfigError
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from robustreid.data.synthetic import generate_synthetic
-from robustreid.engine.run_dir import Preprocessing, RunDir
+from robustreid.engine.run_dir import RunDir
+from robustreid.inference.checkpoint import Preprocessing
 from robustreid.models import build_model
 
 HEIGHT, WIDTH = 64, 32

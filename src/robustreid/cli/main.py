@@ -13,7 +13,7 @@ import numpy as np
 
 from robustreid import __version__
 from robustreid.cli.data_args import add_dataset_options, load_dataset_from
-from robustreid.engine.config import DataConfig
+from robustreid.config import DataConfig
 from robustreid.errors import DataError, RobustReidError
 from robustreid.models import ModelConfig
 
@@ -104,7 +104,7 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 
 def _load_model(args: argparse.Namespace):
     """(model, height, width) from --checkpoint, or an ImageNet-initialised --backbone."""
-    from robustreid.engine.run_dir import load_model
+    from robustreid.inference.checkpoint import load_model
     from robustreid.models import build_model
     from robustreid.utils.runtime import resolve_device
 
@@ -168,7 +168,7 @@ def _add_extract(sub) -> None:
 def _run_extract(args: argparse.Namespace) -> None:
     from robustreid.data.datasets.layout import list_images
     from robustreid.data.images import screen_paths
-    from robustreid.engine.inference import extract_features
+    from robustreid.inference.features import extract_features
     from robustreid.utils.runtime import require_writable_folder
 
     paths = (
@@ -211,8 +211,8 @@ def _add_evaluate(sub) -> None:
 
 def _run_evaluate(args: argparse.Namespace) -> None:
     from robustreid.data.images import screen_dataset
-    from robustreid.engine.inference import evaluate_model
     from robustreid.evaluation import format_metrics
+    from robustreid.inference.features import evaluate_model
     from robustreid.utils.runtime import require_writable_folder
     from robustreid.viz.ranked import save_ranked_results
 
@@ -285,7 +285,7 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> None:
-    from robustreid.engine.config import load_config
+    from robustreid.config import load_config
     from robustreid.engine.run import train_and_report
 
     overrides = list(args.overrides)

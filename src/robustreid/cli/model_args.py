@@ -23,7 +23,7 @@ def add_extractor_options(p: argparse.ArgumentParser, checkpoint_help: str, requ
 
 def extractor_from(args: argparse.Namespace, checkpoint: str | Path | None = None):
     """The :class:`FeatureExtractor` the options ask for; ``checkpoint`` wins over ``--checkpoint``."""
-    from robustreid.engine.extractor import FeatureExtractor
+    from robustreid.inference.extractor import FeatureExtractor
 
     checkpoint = checkpoint or args.checkpoint
     if checkpoint is None:

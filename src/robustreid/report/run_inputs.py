@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from robustreid.clustering import cluster_pseudo_labels
+from robustreid.config import TrainConfig, load_config
 from robustreid.data import ReidDataset, load_dataset
-from robustreid.engine.config import TrainConfig, load_config
-from robustreid.engine.extractor import FeatureExtractor
 from robustreid.engine.run_dir import RunDir
 from robustreid.errors import CheckpointError, ConfigError, DataError
+from robustreid.inference.extractor import FeatureExtractor
 
 RANKS_PNG = "ranks.png"
 CLUSTERS_PNG = "clusters.png"

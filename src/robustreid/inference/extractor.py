@@ -26,9 +26,9 @@ from torchvision.transforms import v2
 
 from robustreid.data.datasets.layout import list_images
 from robustreid.data.images import read_resized
-from robustreid.engine.inference import extract_features
-from robustreid.engine.run_dir import Preprocessing, load_model
 from robustreid.errors import DataError
+from robustreid.inference.checkpoint import Preprocessing, load_model
+from robustreid.inference.features import extract_features
 from robustreid.utils.runtime import resolve_device, resolve_inference_dtype
 
 ImageInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor

@@ -21,7 +21,7 @@ from robustreid.errors import ConfigError
 from robustreid.memory.strategies import SAA_TRAINING_INITS
 
 if TYPE_CHECKING:
-    from robustreid.engine.config import TrainConfig
+    from robustreid.config.schema import TrainConfig
 
 #: numpy's legacy seeding takes 0 <= seed < 2**32
 SEED_LIMIT = 2**32
