@@ -130,7 +130,7 @@ def test_evaluate_reports_metrics_as_json(tiny_root, tmp_path, capsys):
     "argv, message",
     [
         (["train", "--set", "device=cuda:7", "--set", "optim.epochs=1"], "CUDA is not available"),
-        (["train", "--set", "data.name=market"], "unknown dataset 'market'; available:"),
+        (["train", "--set", "data.name=market"], "data.name='market' must be one of dukemtmcreid, folder"),
         (["datasets", "--dataset", "market"], "unknown dataset 'market'; available:"),
         (["train", "--config", "no/such/config.yaml"], "config file not found"),
         (["evaluate", "--dataset", "synthetic", "--checkpoint", "no/such/model.pth"], "no checkpoint at"),

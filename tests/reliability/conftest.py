@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,6 @@ import pytest
 import torch
 from PIL import Image
 
-from robustreid.cli.main import main
 from robustreid.config import TrainConfig, load_config
 from robustreid.data import load_dataset
 from robustreid.data.base import ReidDataset
@@ -101,26 +100,6 @@ def write_image() -> WriteImage:
         return path
 
     return write
-
-
-@pytest.fixture
-def user_error(capsys) -> Callable[[Sequence[str]], str]:
-    """``user_error(argv)`` runs ``robustreid argv``, which must fail as a user's mistake.
-
-    That is: exit 2, exactly one line ``robustreid <command>: error: ...``, no traceback.
-    Returns all of stderr (a layout error draws the expected tree below its error line).
-    """
-
-    def run(argv: Sequence[str]) -> str:
-        code = main(list(argv))
-        err = capsys.readouterr().err
-        assert code == 2, err
-        assert "Traceback" not in err, err
-        error_lines = [line for line in err.splitlines() if ": error: " in line]
-        assert len(error_lines) == 1 and error_lines[0].startswith(f"robustreid {argv[0]}: error: "), err
-        return err
-
-    return run
 
 
 @pytest.fixture

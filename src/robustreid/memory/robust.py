@@ -24,6 +24,7 @@ import torch
 from robustreid.errors import ConfigError
 from robustreid.memory.saa import (
     DISPERSION,
+    DISPERSION_SOURCES,
     SAAConfig,
     SAAState,
     SelfAttentionAggregator,
@@ -100,7 +101,8 @@ def _dispersion_of_candidates(ctx: UpdateContext) -> tuple[torch.Tensor, torch.T
         )
     else:
         raise ConfigError(
-            f"unknown memory.saa.dispersion_source {ctx.options.dispersion_source!r}; use epoch or batch"
+            f"unknown memory.saa.dispersion_source {ctx.options.dispersion_source!r}; "
+            f"use {' or '.join(DISPERSION_SOURCES)}"
         )
     return dispersion, (~saa_state.likely_noise[ctx.indices]).nonzero().squeeze(1)
 
