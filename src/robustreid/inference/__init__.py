@@ -7,16 +7,18 @@ TorchScript. ``search/`` and ``report/`` import only this package, so embedding 
 gallery does not load the trainer, the memory or the distributed code.
 """
 
-from robustreid.inference.checkpoint import Preprocessing, TrainedModel, load_model
+from robustreid.inference.checkpoint import Preprocessing, TrainedModel, imagenet_model, load_model
 from robustreid.inference.extractor import FeatureExtractor
-from robustreid.inference.features import evaluate_model, extract_features, labels_of
+from robustreid.inference.features import evaluate_model, evaluate_split, extract_features, labels_of
 
 __all__ = [
     "FeatureExtractor",
     "Preprocessing",
     "TrainedModel",
     "evaluate_model",
+    "evaluate_split",
     "extract_features",
+    "imagenet_model",
     "labels_of",
     "load_model",
 ]

@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 
 from robustreid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from robustreid.errors import CheckpointError
-from robustreid.models import ReidModel, model_from_architecture
+from robustreid.models import ReidModel, build_model, model_from_architecture
 from robustreid.utils.runtime import atomic_torch_save
 
 #: Bumped when the layout of a model file or checkpoint changes incompatibly.
@@ -137,3 +137,13 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> TrainedM
         saved.get("epoch", -1),
         saved.get("metrics", {}),
     )
+
+
+def imagenet_model(backbone: str, preprocessing: Preprocessing, weights: str | None = None) -> TrainedModel:
+    """``backbone`` with ImageNet weights under the re-ID head, untrained: what training starts from.
+
+    ``weights`` is an ImageNet state_dict file for backbones without bundled weights
+    (resnet50). Evaluating it measures direct transfer, the baseline of every run.
+    """
+    model = build_model(backbone, weights=weights).eval()
+    return TrainedModel(model, preprocessing, model.config.architecture(), epoch=-1, metrics={})

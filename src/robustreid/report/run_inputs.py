@@ -13,7 +13,6 @@ from robustreid.config import TrainConfig, load_config
 from robustreid.data import ReidDataset, load_dataset
 from robustreid.engine.run_dir import RunDir
 from robustreid.errors import CheckpointError, ConfigError, DataError
-from robustreid.inference.extractor import FeatureExtractor
 
 RANKS_PNG = "ranks.png"
 CLUSTERS_PNG = "clusters.png"
@@ -41,9 +40,6 @@ class RunInputs:
         raise CheckpointError(
             f"{self.run.path} holds no {RunDir.BEST_MODEL} or {RunDir.CHECKPOINT}: the run has not finished an epoch"
         )
-
-    def extractor(self, device: str = "auto", batch_size: int = 64, dtype: str = "auto") -> FeatureExtractor:
-        return FeatureExtractor(self.model_file, device, batch_size, dtype)
 
     def dataset(self) -> ReidDataset:
         data = self.config.data

@@ -103,6 +103,10 @@ class GalleryIndex:
     ) -> GalleryIndex:
         """An index of the images in ``paths`` (files or folders) embedded by ``extractor``: exact, or IVF
         with ``ivf_nlist`` lists."""
+        if extractor.checkpoint is None:
+            raise ConfigError(
+                "an index records the model file its features come from: embed with a checkpoint"
+            )
         paths = _unique_resolved(image_paths(paths))
         if not paths:
             raise DataError("no gallery images to index")
