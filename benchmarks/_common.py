@@ -8,13 +8,18 @@ Stable API, imported by every script in this folder (they put this folder on
     mean_and_spread(values, digits) -> (mean, std)
 
 ``write_result`` writes ``benchmarks/results/<name>.json`` with the keys
-``name, command, machine, date, wall_s`` followed by the script's figures,
-and inserts or replaces the row whose first cell is ``name`` in the table of
+``name, command, machine, date, git_commit, wall_s`` followed by the script's
+figures, and inserts or replaces the row whose first cell is ``name`` in the table of
 ``docs/results.md`` (creating the file if needed). Several scripts share that
 file, so the read-modify-write runs under an exclusive lock and leaves every
 other row untouched. The row lists ``summary`` when given (a few headline
 figures), else every scalar figure (nested dicts flattened to ``outer.inner``;
 lists stay in the JSON only).
+
+A record must be auditable and hold nothing of the machine it ran on: ``git_commit``
+(``git rev-parse HEAD``) names the code that produced it, and every absolute path in
+it is rewritten (:func:`portable`): relative to the checkout when inside it, else
+``<last name>`` (``--data-root /data/market1501`` -> ``--data-root <market1501>``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ import fcntl
 import json
 import os
 import platform
+import re
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,9 +37,12 @@ from pathlib import Path
 import numpy as np
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCHMARKS_DIR.parent
 RESULTS_DIR = BENCHMARKS_DIR / "results"
-RESULTS_MD = BENCHMARKS_DIR.parent / "docs" / "results.md"
-RESERVED_KEYS = ("name", "command", "machine", "date", "wall_s")
+RESULTS_MD = REPO_ROOT / "docs" / "results.md"
+RESERVED_KEYS = ("name", "command", "machine", "date", "git_commit", "wall_s")
+#: An absolute path inside a string: a "/" at the start or after a space, "=" or a quote, up to the next one.
+ABSOLUTE_PATH = re.compile(r"(?<![^\s='\"(])/[^\s'\",)]+")
 TABLE_HEADER = "| benchmark | date | machine | wall (s) | figures |\n|---|---|---|---|---|\n"
 RESULTS_MD_INTRO = (
     "# Benchmark results\n\n"
@@ -64,6 +74,33 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
     }
+
+
+def git_commit() -> str | None:
+    """The commit the checkout is at, so that a figure can be traced to its code; None outside a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
+
+
+def _portable_path(match: re.Match) -> str:
+    path = Path(os.path.normpath(match.group()))
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else f"<{path.name}>"
+
+
+def portable(value: object) -> object:
+    """``value`` with every absolute path in its strings made machine-independent (see the module's doc)."""
+    if isinstance(value, str):
+        return ABSOLUTE_PATH.sub(_portable_path, value)
+    if isinstance(value, dict):
+        return {key: portable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(item) for item in value]
+    return value
 
 
 def _scalar_figures(figures: dict, prefix: str = "") -> Iterator[tuple[str, object]]:
@@ -113,14 +150,17 @@ def write_result(name: str, command: str, wall_s: float, figures: dict, summary:
     clashes = set(figures) & set(RESERVED_KEYS)
     if clashes:
         raise ValueError(f"figures may not use the reserved keys {sorted(clashes)}")
-    record = {
-        "name": name,
-        "command": command,
-        "machine": machine_info(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_s": round(wall_s, 3),
-        **figures,
-    }
+    record = portable(
+        {
+            "name": name,
+            "command": command,
+            "machine": machine_info(),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": git_commit(),
+            "wall_s": round(wall_s, 3),
+            **figures,
+        }
+    )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")

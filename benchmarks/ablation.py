@@ -1,6 +1,6 @@
 """Ablation of the robust memory: prototype init x memory update, same data, budget and seeds.
 
-Variants (``VARIANTS``; the default runs the issue's six): baseline mean/mean,
+Variants (``robustreid.config.variants.VARIANTS``; the default runs the issue's six): baseline mean/mean,
 Cluster Contrast hard mean/hard, gated_hard (3C's camera-gated hardest positive),
 CSA v2 (SAA prototypes as a fixed anchor next to the momentum ones), HPS v2 (the
 hardest reliable positive after a warm-up, SAA trained by CSA on mean prototypes),
@@ -42,7 +42,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mean_and_spread, write_result  # noqa: E402
-from robustreid.engine.config import load_config  # noqa: E402
+from robustreid.config import load_config  # noqa: E402
+from robustreid.config.variants import NAMED_VARIANTS, VARIANTS  # noqa: E402
 from robustreid.engine.run import train_and_report  # noqa: E402
 from robustreid.engine.run_dir import RunDir  # noqa: E402
 
@@ -54,44 +55,6 @@ EPOCH_MEANS = {
     "mean_prototype_error": "mean_prototype_error",
     "update_noise_rate": "update_noise_rate",
 }
-WARMUP, ANCHOR = "memory.warmup_epochs=2", "memory.anchor_weight=0.5"
-ANCHOR_FADE = "memory.anchor_fade_epochs=10"  # the anchor weight falls from 0.5 to 0 by epoch 10
-CSA_V2 = ["memory.init=csa", ANCHOR]  # SAA prototypes as a fixed second prototype for the epoch
-CAMERA_DEBIASED = "cluster.camera_penalty=auto"  # clusters that span cameras (clustering/camera_bias.py)
-CAMERA_PROXIES = "memory.camera_weight=0.5"  # + the inter-camera loss (memory/camera_proxies.py)
-#: Each variant's memory settings. The first six are the issue's named variants (CSA and HPS as
-#: designed second, docs/method.md section 9); the rest are one row per design choice tried.
-VARIANTS = {
-    "baseline": ["memory.init=mean", "memory.update=mean"],
-    "cc_hard": ["memory.init=mean", "memory.update=hard"],
-    "gated_hard": ["memory.init=mean", "memory.update=gated"],  # 3C's rule, the field's reference
-    "csa": [*CSA_V2, "memory.update=mean"],
-    "hps": ["memory.init=mean+saa", "memory.update=hps_gated", WARMUP],
-    "full": [*CSA_V2, "memory.update=hps_gated", WARMUP],
-    "csa_v1": ["memory.init=csa", "memory.update=mean"],  # the first design: init only
-    "hps_v1": ["memory.init=mean+saa", "memory.update=hps"],
-    "full_v1": ["memory.init=csa", "memory.update=hps"],
-    "mean_anchor": ["memory.init=mean", "memory.update=mean", ANCHOR],  # is it the anchor, or SAA?
-    "slow_momentum": ["memory.init=mean", "memory.update=mean", "memory.momentum=0.5"],
-    "cc_hard_warmup": ["memory.init=mean", "memory.update=hard", WARMUP],
-    "hps_no_warmup": ["memory.init=mean+saa", "memory.update=hps_gated"],
-    "hps_camera_blind": [
-        "memory.init=mean+saa",
-        "memory.update=hps_gated",
-        WARMUP,
-        "memory.reliability=cluster",
-    ],
-    "full_merge": [*CSA_V2, "memory.update=hps_gated", WARMUP, "memory.saa.objective=merge"],
-    "csa_fade": [*CSA_V2, ANCHOR_FADE, "memory.update=mean"],
-    "full_fade": [*CSA_V2, ANCHOR_FADE, "memory.update=hps_gated", WARMUP],
-    "csa_hard": [*CSA_V2, "memory.update=hard"],  # the lasting anchor with Cluster Contrast's update
-    "full_loss_gate": [*CSA_V2, "memory.update=hps_gated", WARMUP, "memory.saa.loss_quantile=0.9"],
-    "cc_hard_camera_debiased": ["memory.init=mean", "memory.update=hard", CAMERA_DEBIASED],
-    "full_camera_debiased": [*CSA_V2, "memory.update=hps_gated", WARMUP, CAMERA_DEBIASED],
-    "cc_hard_camera_proxies": ["memory.init=mean", "memory.update=hard", CAMERA_PROXIES],
-    "full_camera_proxies": [*CSA_V2, "memory.update=hps_gated", WARMUP, CAMERA_PROXIES],
-}
-NAMED_VARIANTS = ["baseline", "cc_hard", "gated_hard", "csa", "hps", "full"]
 
 
 def run_variant(name: str, config: str, variant: str, seed: int, overrides: list[str], resume: bool) -> dict:

@@ -27,13 +27,13 @@ from sklearn.metrics import adjusted_rand_score
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 from robustreid.clustering import cluster_pseudo_labels  # noqa: E402
+from robustreid.config import load_config  # noqa: E402
 from robustreid.data import load_dataset  # noqa: E402
 from robustreid.data.images import ImageDataset  # noqa: E402
 from robustreid.data.transforms import build_test_transform  # noqa: E402
-from robustreid.engine.config import load_config  # noqa: E402
-from robustreid.engine.inference import extract_features, labels_of  # noqa: E402
-from robustreid.engine.run_dir import load_model  # noqa: E402
 from robustreid.evaluation import evaluate_features  # noqa: E402
+from robustreid.inference.checkpoint import load_model  # noqa: E402
+from robustreid.inference.features import extract_features, labels_of  # noqa: E402
 from robustreid.models import build_model  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}

@@ -23,8 +23,8 @@ from _common import write_result  # noqa: E402
 from robustreid.data import load_dataset  # noqa: E402
 from robustreid.data.images import ImageDataset  # noqa: E402
 from robustreid.data.transforms import build_test_transform  # noqa: E402
-from robustreid.engine.inference import extract_features, labels_of  # noqa: E402
 from robustreid.evaluation import evaluate_features  # noqa: E402
+from robustreid.inference.features import extract_features, labels_of  # noqa: E402
 from robustreid.models import build_model  # noqa: E402
 
 

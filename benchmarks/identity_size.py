@@ -39,12 +39,12 @@ from _common import write_result  # noqa: E402
 from robustreid.clustering.camera_bias import debiased_neighbours  # noqa: E402
 from robustreid.clustering.neighbours import knn  # noqa: E402
 from robustreid.clustering.settings import AUTO, SEARCH, identity_size  # noqa: E402
+from robustreid.config import load_config  # noqa: E402
 from robustreid.data.images import ImageDataset  # noqa: E402
 from robustreid.data.transforms import build_test_transform  # noqa: E402
 from robustreid.engine.builder import build_dataset  # noqa: E402
-from robustreid.engine.config import load_config  # noqa: E402
-from robustreid.engine.inference import extract_features  # noqa: E402
-from robustreid.engine.run_dir import load_model  # noqa: E402
+from robustreid.inference.checkpoint import load_model  # noqa: E402
+from robustreid.inference.features import extract_features  # noqa: E402
 from robustreid.models.factory import build_model_from_config  # noqa: E402
 
 CASES = {

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mean_and_spread, write_result  # noqa: E402
-from robustreid.engine.config import load_config  # noqa: E402
+from robustreid.config import load_config  # noqa: E402
 from robustreid.engine.run import train_and_report  # noqa: E402
 from robustreid.engine.run_dir import RunDir  # noqa: E402
 

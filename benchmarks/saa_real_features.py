@@ -166,7 +166,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     dumps, summary = {}, {}
-    for name, epoch in DUMPS.items():
+    for name in args.dumps:
+        epoch = DUMPS[name]
         path = dump_dir(args.run) / f"epoch_{epoch:02d}.npz"
         if not path.exists():
             print(f"skipping {name}: {path} is missing; regenerate with: {REGENERATE}")
@@ -230,6 +231,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--run", default="market1501_cpu_v5_seed2", help="the protocol run whose dumps to read"
     )
+    parser.add_argument("--dumps", nargs="+", default=list(DUMPS), choices=list(DUMPS))
     parser.add_argument("--saa-steps", type=int, default=200)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--objectives", nargs="*", default=list(SAA_OBJECTIVES))

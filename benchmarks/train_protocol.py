@@ -30,8 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 from _feature_dumps import DumpFeatures  # noqa: E402
+from robustreid.config import load_config  # noqa: E402
 from robustreid.engine.builder import build_dataset  # noqa: E402
-from robustreid.engine.config import load_config  # noqa: E402
 from robustreid.engine.run import train_and_report  # noqa: E402
 from robustreid.engine.run_dir import RunDir  # noqa: E402
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from robustreid.engine.extractor import FeatureExtractor
+    from robustreid.inference.extractor import FeatureExtractor
 
 #: Names importable from the top level, loaded on first use so that ``import robustreid`` stays light.
-_LAZY = {"FeatureExtractor": "robustreid.engine.extractor"}
+_LAZY = {"FeatureExtractor": "robustreid.inference.extractor"}
 
 __all__ = ["FeatureExtractor", "__version__"]
 

@@ -9,7 +9,6 @@ import pytest
 
 from robustreid import __version__
 from robustreid.cli.main import build_parser, main
-from robustreid.data.synthetic import generate_synthetic
 from robustreid.errors import ConfigError
 
 SUBCOMMANDS = [
@@ -17,6 +16,7 @@ SUBCOMMANDS = [
     "extract",
     "evaluate",
     "train",
+    "config",
     "index",
     "search",
     "export",
@@ -24,13 +24,6 @@ SUBCOMMANDS = [
     "viz",
     "report",
 ]
-
-
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    return generate_synthetic(
-        tmp_path_factory.mktemp("syn"), num_train_ids=4, num_test_ids=4, images_per_id=(6, 6), seed=2
-    )
 
 
 def test_version(capsys):
@@ -70,13 +63,13 @@ def test_bad_config_override_names_the_key(capsys):
     assert "optim.learning_rate" in capsys.readouterr().err
 
 
-def test_extract_writes_features_and_paths(tiny_root, tmp_path):
+def test_extract_writes_features_and_paths(data_root, tmp_path):
     out = tmp_path / "feats"
     code = main(
         [
             "extract",
             "--folder",
-            str(tiny_root / "query"),
+            str(data_root / "query"),
             "--backbone",
             "efficientnet_lite0",
             "--height",
@@ -96,7 +89,7 @@ def test_extract_writes_features_and_paths(tiny_root, tmp_path):
     np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
 
 
-def test_evaluate_reports_metrics_as_json(tiny_root, tmp_path, capsys):
+def test_evaluate_reports_metrics_as_json(data_root, tmp_path, capsys):
     report = tmp_path / "m.json"
     code = main(
         [
@@ -104,7 +97,7 @@ def test_evaluate_reports_metrics_as_json(tiny_root, tmp_path, capsys):
             "--dataset",
             "market1501",
             "--data-root",
-            str(tiny_root),
+            str(data_root),
             "--backbone",
             "efficientnet_lite0",
             "--height",
@@ -130,7 +123,7 @@ def test_evaluate_reports_metrics_as_json(tiny_root, tmp_path, capsys):
     "argv, message",
     [
         (["train", "--set", "device=cuda:7", "--set", "optim.epochs=1"], "CUDA is not available"),
-        (["train", "--set", "data.name=market"], "unknown dataset 'market'; available:"),
+        (["train", "--set", "data.name=market"], "data.name='market' must be one of dukemtmcreid, folder"),
         (["datasets", "--dataset", "market"], "unknown dataset 'market'; available:"),
         (["train", "--config", "no/such/config.yaml"], "config file not found"),
         (["evaluate", "--dataset", "synthetic", "--checkpoint", "no/such/model.pth"], "no checkpoint at"),
@@ -152,8 +145,10 @@ def test_user_mistakes_print_one_line_and_exit_2(argv, message, capsys, tmp_path
     if argv[0] == "train" and "device=cuda:7" in argv[2]:
         monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     assert main(argv) == 2
-    lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line or "Traceback" in line]
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if "error" in line or "Traceback" in line]
     assert len(lines) == 1 and lines[0].startswith(f"robustreid {argv[0]}: error: ") and message in lines[0]
+    assert out == ""  # cheap inputs are checked first: nothing (a data set's summary) is printed before
 
 
 def test_debug_shows_the_traceback_of_a_user_mistake():
@@ -168,3 +163,49 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr("robustreid.data.load_dataset", buggy)
     with pytest.raises(KeyError, match="a programmer's mistake"):
         main(["datasets", "--dataset", "synthetic"])
+
+
+def test_extract_with_a_checkpoint_gives_the_feature_extractors_features(checkpoint, data_root, tmp_path):
+    """One way to load and run a model: the command and the Python API give the same features."""
+    from robustreid.inference import FeatureExtractor
+
+    out = tmp_path / "feats"
+    argv = [
+        "extract",
+        "--folder",
+        str(data_root / "query"),
+        "--checkpoint",
+        str(checkpoint),
+        "--device",
+        "cpu",
+    ]
+    assert main([*argv, "--out", str(out)]) == 0
+    paths = out.with_suffix(".txt").read_text().split()
+    expected = FeatureExtractor(checkpoint, device="cpu")(paths, numpy=True)
+    np.testing.assert_array_equal(np.load(out.with_suffix(".npy")), expected)
+
+
+@pytest.mark.parametrize("command", ["extract", "evaluate", "calibrate", "search"])
+def test_every_command_that_embeds_shares_the_batch_size_and_the_precision(command):
+    from robustreid.inference.extractor import DEFAULT_BATCH_SIZE
+
+    parser = build_parser()._subparsers._group_actions[0].choices[command]
+    defaults = {action.dest: action.default for action in parser._actions}
+    assert (defaults["batch_size"], defaults["dtype"]) == (DEFAULT_BATCH_SIZE, "auto")
+
+
+def test_config_show_prints_every_default_as_a_config_that_reads_back(tmp_path, capsys):
+    from robustreid.config import load_config
+
+    assert main(["config", "show", "--set", "optim.epochs=3", "--output-dir", "runs/x"]) == 0
+    shown = capsys.readouterr().out
+    assert (
+        "saa:" in shown and "objective: planted" in shown and "guard:" in shown
+    )  # defaults of every section
+    (tmp_path / "shown.yaml").write_text(shown)
+    assert load_config(tmp_path / "shown.yaml") == load_config(None, ["optim.epochs=3", "output_dir=runs/x"])
+
+
+def test_config_show_names_a_bad_choice_in_one_line(user_error):
+    err = user_error(["config", "show", "--set", "memory.update=hsp"])
+    assert "memory.update='hsp' must be one of gated, hard, hps, hps_gated, mean" in err

@@ -16,7 +16,7 @@ from robustreid.clustering.camera_bias import (
     penalised_neighbours,
 )
 from robustreid.clustering.neighbours import knn
-from robustreid.engine.config import load_config
+from robustreid.config import load_config
 from robustreid.errors import ConfigError
 
 FIXED = {"eps": 0.5, "k1": 6, "k2": 2, "min_samples": 2}

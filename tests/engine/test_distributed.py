@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from robustreid.config import load_config
 from robustreid.data import load_dataset
 from robustreid.distributed import (
     GroupBatchNorm,
@@ -50,7 +51,6 @@ from robustreid.distributed import (
     training,
 )
 from robustreid.engine import trainer as trainer_module
-from robustreid.engine.config import load_config
 from robustreid.engine.run import train_and_report
 from robustreid.engine.run_dir import RunDir
 from robustreid.errors import ConfigError
@@ -62,26 +62,8 @@ MAP_TOLERANCE = 0.005  # absolute, mAP in [0, 1] (measured: 2.5e-5)
 
 DATA_OPTIONS = {"num_train_ids": 16, "num_test_ids": 8, "images_per_id": [8, 10], "seed": 1}
 
-RUN = [
-    "data.name=synthetic",
-    "data.height=64",
-    "data.width=32",
-    "data.num_workers=0",
-    "model.backbone=efficientnet_lite0",
-    "model.frozen_stages=5",  # fewer BatchNorm layers to synchronise: a faster test
-    "model.sync_bn=true",
-    "optim.batch_size=32",
-    "optim.num_instances=4",
-    "optim.iters=4",
-    "optim.lr=0.00035",
-    "cluster.eps=0.7",
-    "cluster.k1=10",
-    "cluster.k2=4",
-    "cluster.min_samples=3",
-    "eval.every=1",
-    "eval.batch_size=64",
-    "seed=3",
-]
+#: What this file adds to the tiny training run: BatchNorm synchronised over the processes.
+DISTRIBUTED = ["model.frozen_stages=5", "model.sync_bn=true", "optim.iters=4"]  # frozen: less BN to sync
 
 
 # ---------------------------------------------------------------------------- one process
@@ -216,26 +198,26 @@ def _recorded_training() -> Iterator[dict[str, list[Any]]]:
         yield seen
 
 
-def _config(data_root: Path, run_dir: Path, epochs: int) -> Any:
+def _config(tiny_training: Sequence[str], training_root: Path, run_dir: Path, epochs: int) -> Any:
     options = [f"data.options.{key}={value}" for key, value in DATA_OPTIONS.items()]
-    return load_config(
-        None, [*RUN, *options, f"data.root={data_root}", f"output_dir={run_dir}", f"optim.epochs={epochs}"]
-    )
+    run = [f"data.root={training_root}", f"output_dir={run_dir}", f"optim.epochs={epochs}"]
+    return load_config(None, [*tiny_training, *DISTRIBUTED, *options, *run])
 
 
-def _train(data_root: Path, run_dir: Path, epochs: int, resume: bool = False) -> dict[str, Any]:
+def _train(cfg: Any, resume: bool = False) -> dict[str, Any]:
     with _recorded_training() as seen:
-        summary = train_and_report(_config(data_root, run_dir, epochs), resume=resume)
+        summary = train_and_report(cfg, resume=resume)
     return {**seen, "summary": summary}
 
 
-def _training_worker(rank: int, size: int, port: int, data_root: Path, run_dir: Path, epochs: int) -> None:
+def _training_worker(rank: int, size: int, port: int, cfg: Any) -> None:
     _join_world(rank, size, port)
-    torch.save(_train(data_root, run_dir, epochs), run_dir.parent / f"{run_dir.name}.rank{rank}.pt")
+    run_dir = Path(cfg.output_dir)
+    torch.save(_train(cfg), run_dir.parent / f"{run_dir.name}.rank{rank}.pt")
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
+def training_root(tmp_path_factory) -> Path:
     """The images, generated once here so that the processes only read them."""
     root = tmp_path_factory.mktemp("synthetic")
     options = {**DATA_OPTIONS, "images_per_id": tuple(DATA_OPTIONS["images_per_id"])}
@@ -244,13 +226,13 @@ def data_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runs(data_root, tmp_path_factory) -> dict[str, Any]:
+def runs(tiny_training, training_root, tmp_path_factory) -> dict[str, Any]:
     """1 process for 1 epoch; 2 processes for 2 epochs, then 1 process resuming them for a third."""
     folder = tmp_path_factory.mktemp("runs")
-    single = _train(data_root, folder / "single", epochs=1)
-    _spawn(_training_worker, 2, data_root, folder / "ddp", 2)
+    single = _train(_config(tiny_training, training_root, folder / "single", epochs=1))
+    _spawn(_training_worker, 2, _config(tiny_training, training_root, folder / "ddp", epochs=2))
     ranks = [torch.load(folder / f"ddp.rank{rank}.pt", weights_only=False) for rank in range(2)]
-    resumed = _train(data_root, folder / "ddp", epochs=3, resume=True)
+    resumed = _train(_config(tiny_training, training_root, folder / "ddp", epochs=3), resume=True)
     return {"single": single, "ranks": ranks, "resumed": resumed, "folder": folder}
 
 

@@ -8,35 +8,16 @@ import numpy as np
 import pytest
 import torch
 
+from robustreid.config import ClusterConfig, EvalConfig, OptimConfig, load_config
 from robustreid.data import load_dataset
 from robustreid.engine.builder import build_clusterer, build_optimizer, build_scheduler, build_trainer
-from robustreid.engine.config import ClusterConfig, EvalConfig, OptimConfig, load_config
 from robustreid.engine.run import train_and_report
-from robustreid.engine.run_dir import RunDir, load_model
+from robustreid.engine.run_dir import RunDir
 from robustreid.engine.trainer import Trainer, TrainImages
+from robustreid.inference.checkpoint import load_model
 from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
 from robustreid.models import build_model
 from robustreid.utils.runtime import seed_everything
-
-TINY = [
-    "data.height=64",
-    "data.width=32",
-    "data.num_workers=0",
-    "model.backbone=efficientnet_lite0",
-    "optim.batch_size=32",
-    "optim.num_instances=4",
-    "optim.iters=8",
-    "optim.epochs=2",
-    "optim.lr=0.00035",
-    "cluster.eps=0.7",
-    "cluster.k1=10",
-    "cluster.k2=4",
-    "cluster.min_samples=3",
-    "eval.every=1",
-    "eval.batch_size=64",
-    "seed=3",
-]
-
 
 # Learning needs native-size images and clusters that fit ~9 images per identity (small k1).
 LEARNING = [
@@ -73,8 +54,10 @@ def small_dataset(tmp_path_factory):
     )
 
 
-def tiny_config(run_dir, *extra):
-    return load_config(None, [*TINY, f"output_dir={run_dir}", *extra])
+@pytest.fixture
+def tiny_config(tiny_training):
+    """``tiny_config(run_dir, *extra)``: the tiny training config writing to ``run_dir``."""
+    return lambda run_dir, *extra: load_config(None, [*tiny_training, f"output_dir={run_dir}", *extra])
 
 
 def seeded_trainer(cfg, dataset):
@@ -83,7 +66,7 @@ def seeded_trainer(cfg, dataset):
     return build_trainer(cfg, dataset=dataset)
 
 
-def test_two_epochs_raise_map_above_the_untrained_model(small_dataset, tmp_path):
+def test_two_epochs_raise_map_above_the_untrained_model(small_dataset, tmp_path, tiny_config):
     trainer = seeded_trainer(tiny_config(tmp_path, *LEARNING), small_dataset)
     before = trainer.evaluate().mAP
     result = trainer.fit()
@@ -122,7 +105,7 @@ def test_one_epoch_from_parts_built_by_hand_without_a_config(tiny_dataset, tmp_p
         torch.testing.assert_close(value, model.state_dict()[name], msg=name)
 
 
-def test_killed_run_resumes_to_the_same_result(tiny_dataset, tmp_path, monkeypatch):
+def test_killed_run_resumes_to_the_same_result(tiny_dataset, tmp_path, monkeypatch, tiny_config):
     straight = seeded_trainer(tiny_config(tmp_path / "straight"), tiny_dataset).fit()
 
     calls = {"n": 0}
@@ -146,7 +129,7 @@ def test_killed_run_resumes_to_the_same_result(tiny_dataset, tmp_path, monkeypat
     assert [r["epoch"] for r in RunDir(tmp_path / "killed").read_metrics()] == [0, 1]
 
 
-def test_training_does_not_depend_on_when_it_is_evaluated(tiny_dataset, tmp_path):
+def test_training_does_not_depend_on_when_it_is_evaluated(tiny_dataset, tmp_path, tiny_config):
     """Evaluating draws DataLoader seeds; on a fork of the random state it leaves training alone."""
     every_epoch = seeded_trainer(tiny_config(tmp_path / "every"), tiny_dataset)
     every_epoch.evaluate()  # before training, as the demo does
@@ -158,13 +141,13 @@ def test_training_does_not_depend_on_when_it_is_evaluated(tiny_dataset, tmp_path
     assert [r.get("mAP") is not None for r in RunDir(tmp_path / "once").read_metrics()] == [False, True]
 
 
-def test_resume_without_checkpoint_starts_from_the_first_epoch(tiny_dataset, tmp_path, caplog):
+def test_resume_without_checkpoint_starts_from_the_first_epoch(tiny_dataset, tmp_path, caplog, tiny_config):
     cfg = tiny_config(tmp_path, "optim.epochs=1")
     result = seeded_trainer(cfg, tiny_dataset).fit(resume=True)  # killed before its first checkpoint
     assert result["epoch"] == 0 and "no checkpoint in" in caplog.text
 
 
-def test_report_writes_summary_curve_and_ranked_picture(tiny_dataset, tmp_path, monkeypatch):
+def test_report_writes_summary_curve_and_ranked_picture(tiny_dataset, tmp_path, monkeypatch, tiny_config):
     monkeypatch.setattr("robustreid.engine.builder.load_dataset", lambda *a, **k: tiny_dataset)
     summary = train_and_report(tiny_config(tmp_path, "optim.epochs=1", "eval.before_training=true"))
     assert summary["before"]["mAP"] > 0 and summary["after"]["mAP"] > 0

@@ -1,13 +1,11 @@
 """The second design of the robust memory: gated hard positives, warm-up, anchors, loss gating, merges."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-from robustreid.engine.config import load_config
+from robustreid.config import load_config
+from robustreid.config.variants import VARIANTS
 from robustreid.errors import ConfigError
 from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
 from robustreid.memory.saa import (
@@ -234,18 +232,9 @@ def test_an_unknown_reliability_is_named():
         ClusterMemory(MemoryConfig(reliability="cameras"))
 
 
-def ablation_variants():
-    spec = importlib.util.spec_from_file_location(
-        "ablation", Path(__file__).parents[2] / "benchmarks/ablation.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.VARIANTS
-
-
-@pytest.mark.parametrize("variant", sorted(ablation_variants()))
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_every_ablation_variant_is_a_valid_memory_that_trains(variant):
-    cfg = load_config("configs/synthetic.yaml", [*ablation_variants()[variant], "memory.saa.steps=2"])
+    cfg = load_config("configs/synthetic.yaml", [*VARIANTS[variant], "memory.saa.steps=2"])
     memory = ClusterMemory(cfg.memory)
     features, labels, cameras = two_camera_cluster()
     memory.initialise(features, labels, cameras=cameras, epoch=cfg.memory.warmup_epochs)

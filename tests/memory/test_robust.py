@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from robustreid.engine.config import load_config
+from robustreid.config import load_config
 from robustreid.errors import ConfigError
 from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
 from robustreid.memory.saa import SAAConfig

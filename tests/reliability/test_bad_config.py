@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from robustreid.engine.config import load_config
+from robustreid.config import load_config
 from robustreid.errors import ConfigError
 
 
@@ -25,8 +25,8 @@ from robustreid.errors import ConfigError
         ("optim.batch_size=0", "optim.batch_size=0 must be a positive multiple"),
         ("optim.step_size=0", "optim.step_size=0 must be >= 1"),
         ("optim.weight_decay=-1", "optim.weight_decay=-1.0 must be >= 0"),
-        ("cluster.eps=-0.5", "cluster.eps=-0.5 must be > 0"),
-        ("cluster.eps=1.2", "cluster.eps=1.2 must be < 1 with cluster.method=sparse"),
+        ("cluster.eps=-0.5", "cluster.eps=-0.5 must be in (0, 1) with cluster.method=sparse"),
+        ("cluster.eps=1.2", "cluster.eps=1.2 must be in (0, 1) with cluster.method=sparse"),
         ("cluster.min_samples=0", "cluster.min_samples=0 must be >= 1"),
         ("cluster.k1=0", "cluster.k1=0 must be >= 1"),
         ("data.height=8", "data.height=8 must be >= 16"),

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from robustreid.engine.run_dir import Preprocessing, RunDir, TrainingState, load_model
+from robustreid.engine.run_dir import RunDir, TrainingState
 from robustreid.errors import CheckpointError
+from robustreid.inference.checkpoint import Preprocessing, load_model
 from robustreid.models import build_model
 
 

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from robustreid.config import EvalConfig, OptimConfig
 from robustreid.engine.builder import build_observers, build_optimizer, build_scheduler
-from robustreid.engine.config import EvalConfig, OptimConfig
-from robustreid.engine.run_dir import RunDir, load_model
+from robustreid.engine.run_dir import RunDir
 from robustreid.engine.trainer import Trainer, TrainImages
 from robustreid.errors import TrainingDivergedError
+from robustreid.inference.checkpoint import load_model
 from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
 from robustreid.models import build_model
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from robustreid.engine.run_dir import RunDir, load_model
+from robustreid.engine.run_dir import RunDir
+from robustreid.inference.checkpoint import load_model
 
 #: Seeds the kill times, so a failure can be replayed.
 KILL_SEED = 16

@@ -36,7 +36,7 @@ def add_parsers(sub) -> None:
 
 
 def _run_calibrate(args: argparse.Namespace) -> None:
-    from robustreid.engine.inference import labels_of
+    from robustreid.inference.features import labels_of
     from robustreid.search.calibrate import HISTOGRAM_EDGES, calibrate_threshold
     from robustreid.viz.calibration import plot_distance_histograms
 

@@ -13,8 +13,13 @@ if TYPE_CHECKING:
     from robustreid.data.base import ReidDataset
 
 
-def add_dataset_options(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--dataset", required=required, help="data set name (see `robustreid datasets`)")
+def add_dataset_options(
+    p: argparse.ArgumentParser, required: bool = True, group: argparse._ActionsContainer | None = None
+) -> None:
+    """``--dataset`` (in ``group`` when it is one of several exclusive sources), ``--data-root``, ``--option``."""
+    (group or p).add_argument(
+        "--dataset", required=required and group is None, help="data set name (see `robustreid datasets`)"
+    )
     p.add_argument("--data-root", default=None, help="folder holding the data set (not needed for synthetic)")
     p.add_argument(
         "--option",

@@ -25,6 +25,6 @@ def add_parsers(sub) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> None:
-    from robustreid.engine.export import export_model
+    from robustreid.inference.export import export_model
 
     print(export_model(args.checkpoint, args.format, args.out, args.check_images).summary())

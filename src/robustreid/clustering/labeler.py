@@ -32,10 +32,8 @@ import numpy as np
 import torch
 
 from robustreid.clustering.camera_bias import debiased_neighbours, has_several_cameras
-from robustreid.clustering.jaccard_dense import jaccard_distance_dense
-from robustreid.clustering.jaccard_sparse import jaccard_distance_sparse
 from robustreid.clustering.neighbours import knn
-from robustreid.clustering.pseudo_labels import dbscan_labels
+from robustreid.clustering.pseudo_labels import dbscan_labels, jaccard_distance
 from robustreid.clustering.settings import (
     AUTO,
     REFERENCE,
@@ -49,7 +47,6 @@ from robustreid.clustering.settings import (
     upper_pair_distances,
 )
 from robustreid.clustering.stats import pseudo_label_stats
-from robustreid.errors import ConfigError
 
 log = logging.getLogger("robustreid")
 
@@ -197,12 +194,7 @@ class PseudoLabeler:
     ) -> tuple[ResolvedSettings, np.ndarray]:
         c = config or self.config
         k1, k2, min_samples = neighbourhood_settings(c, size)
-        if c.method == "sparse":
-            distances = jaccard_distance_sparse(features, k1, k2, neighbours=neighbours)
-        elif c.method == "dense":
-            distances = jaccard_distance_dense(features, k1, k2)
-        else:
-            raise ConfigError(f"unknown cluster.method {c.method!r}; choose 'sparse' or 'dense'")
+        distances = jaccard_distance(features, k1, k2, c.method, neighbours)
         pairs = upper_pair_distances(distances) if c.eps == AUTO else None
         eps = float(c.eps) if c.eps != AUTO else eps_from_distances(pairs, len(features), size, eps_scale)
         settings = ResolvedSettings(eps, min_samples, k1, k2, size, camera_penalty)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,8 +13,46 @@ from robustreid.clustering.jaccard_dense import jaccard_distance_dense
 from robustreid.clustering.jaccard_sparse import jaccard_distance_sparse
 from robustreid.clustering.neighbours import KnnBackend
 from robustreid.clustering.settings import ClusterConfig
+from robustreid.errors import ConfigError
 
 DistanceMethod = Literal["sparse", "dense"]
+DISTANCE_METHODS: tuple[str, ...] = get_args(DistanceMethod)
+
+
+def jaccard_distance(
+    features: FeatureArray,
+    k1: int,
+    k2: int,
+    method: DistanceMethod = ClusterConfig.method,
+    neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+    knn_backend: KnnBackend = "auto",
+) -> np.ndarray | sp.csr_matrix:
+    """The k-reciprocal Jaccard distance by ``method``: the one place that picks the sparse or the dense path.
+
+    ``neighbours`` (ranked, as :func:`~robustreid.clustering.neighbours.knn` returns them)
+    spare the sparse path its own search; the dense path ranks by itself.
+    """
+    if method == "sparse":
+        return jaccard_distance_sparse(features, k1, k2, knn_backend, neighbours=neighbours)
+    if method == "dense":
+        return jaccard_distance_dense(features, k1, k2)
+    raise ConfigError(f"unknown cluster.method {method!r}; choose {' or '.join(DISTANCE_METHODS)}")
+
+
+def eps_requirement(eps: float, method: str, method_key: str = "method") -> str | None:
+    """What DBSCAN's ``eps`` must be on this distance, or None when it fits: the one eps rule.
+
+    The sparse Jaccard graph stores only the pairs closer than 1 and scikit-learn reads a
+    missing pair as "not a neighbour", so an eps of 1 or more would miss pairs that the
+    dense matrix links; below 1 both give the same labels. ``method_key`` is how the
+    caller spells the method's setting (``cluster.method`` in a config).
+    """
+    if method == "sparse" and not 0 < eps < 1:
+        return (
+            f"in (0, 1) with {method_key}=sparse, whose Jaccard graph omits pairs at distance 1 "
+            f"(use {method_key}=dense for a larger eps)"
+        )
+    return None if eps > 0 else "> 0"
 
 
 def cluster_pseudo_labels(
@@ -36,12 +74,7 @@ def cluster_pseudo_labels(
     ``method="dense"`` is the step-by-step oracle, for small N and for eps >= 1.
     Both give the same labels.
     """
-    if method == "sparse":
-        distances = jaccard_distance_sparse(features, k1, k2, knn_backend)
-    elif method == "dense":
-        distances = jaccard_distance_dense(features, k1, k2)
-    else:
-        raise ValueError(f"unknown method {method!r}; choose 'sparse' or 'dense'")
+    distances = jaccard_distance(features, k1, k2, method, knn_backend=knn_backend)
     return dbscan_labels(distances, eps, min_samples)
 
 
@@ -53,6 +86,9 @@ def dbscan_labels(
     ``distances`` is a dense N x N array, or a sparse graph whose missing pairs
     are at distance 1 (as :func:`jaccard_distance_sparse` returns).
     """
+    problem = eps_requirement(eps, "sparse" if sp.issparse(distances) else "dense")
+    if problem is not None:
+        raise ConfigError(f"eps={eps} must be {problem}")
     if sp.issparse(distances):
         distances = _neighbour_graph(sp.csr_matrix(distances), eps)
     labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distances)
@@ -64,15 +100,10 @@ def _neighbour_graph(distances: sp.csr_matrix, eps: float) -> sp.csr_matrix:
 
     scikit-learn reads a missing entry of a sparse precomputed matrix as "not a
     neighbour". Missing pairs are at Jaccard distance 1, so this equals the
-    dense matrix exactly when eps < 1. Explicit zeros (duplicates) stay stored.
+    dense matrix exactly when eps < 1 (see :func:`eps_requirement`). Explicit zeros (duplicates) stay stored.
     The sort is one lexsort: scikit-learn's ``sort_graph_by_row_values`` loops
     over the rows in Python.
     """
-    if not 0 < eps < 1:
-        raise ValueError(
-            f"the sparse Jaccard graph omits pairs at distance 1, so it needs 0 < eps < 1 (got {eps}); "
-            "use the dense distance (method='dense') for a larger eps"
-        )
     n = distances.shape[0]
     rows = np.repeat(np.arange(n), np.diff(distances.indptr))
     close = distances.data <= eps

@@ -1,6 +1,6 @@
 """From a config to the parts of a training run: the one place config values become arguments.
 
-:func:`build_trainer` reads a :class:`~robustreid.engine.config.TrainConfig` and
+:func:`build_trainer` reads a :class:`~robustreid.config.schema.TrainConfig` and
 builds the data, model, memory, optimiser, scheduler, clusterer and observers that
 :class:`~robustreid.engine.trainer.Trainer` takes. Each part has its own small
 builder, so a Python user can build one part differently and keep the rest.
@@ -14,10 +14,10 @@ from collections.abc import Sequence
 import torch
 
 from robustreid.clustering import ClusterConfig, PseudoLabeler
+from robustreid.config import DataConfig, OptimConfig, TrainConfig
 from robustreid.data import load_dataset
 from robustreid.data.base import ReidDataset
 from robustreid.distributed import prepare_batchnorm, process_device
-from robustreid.engine.config import DataConfig, OptimConfig, TrainConfig
 from robustreid.engine.observers import EpochObserver, GroundTruthDiagnostics, RunPictures
 from robustreid.engine.run_dir import RunDir
 from robustreid.engine.trainer import Trainer, TrainImages

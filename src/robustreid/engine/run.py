@@ -15,10 +15,10 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from robustreid.config import TrainConfig
 from robustreid.data.images import screen_dataset
 from robustreid.distributed import World, from_rank0, process_group
 from robustreid.engine.builder import build_dataset, build_trainer
-from robustreid.engine.config import TrainConfig
 from robustreid.engine.observers import EpochObserver
 from robustreid.engine.run_dir import RunDir
 from robustreid.engine.trainer import Trainer

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from robustreid.clustering import PseudoLabeler, pseudo_label_stats
+from robustreid.config import EvalConfig, OptimConfig, TrainConfig
 from robustreid.data.base import ImageItem, ReidDataset
 from robustreid.data.images import ImageDataset
 from robustreid.data.sampler import PKBatchSampler
@@ -48,11 +49,11 @@ from robustreid.distributed import (
     shard,
     wrap_for_training,
 )
-from robustreid.engine.config import EvalConfig, OptimConfig, TrainConfig
-from robustreid.engine.inference import evaluate_model, extract_features
 from robustreid.engine.observers import EpochObserver, Evaluation
-from robustreid.engine.run_dir import Preprocessing, RunDir, TrainingState
+from robustreid.engine.run_dir import RunDir, TrainingState
 from robustreid.errors import CheckpointError, TrainingDivergedError
+from robustreid.inference.checkpoint import Preprocessing
+from robustreid.inference.features import evaluate_model, extract_features
 from robustreid.memory.cluster_memory import ClusterMemory
 from robustreid.models import ReidModel
 from robustreid.utils.runtime import autocast, rng_state, set_rng_state, training_dtype

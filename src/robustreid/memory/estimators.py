@@ -139,16 +139,6 @@ def neighbour_estimate(sets: ClusterSets) -> Estimate:
     return sets.weighted_prototypes(share), 1 - share
 
 
-@ESTIMATORS.register("neighbours+distance")
-def neighbour_and_distance_estimate(sets: ClusterSets) -> Estimate:
-    """The trimmed mean's prototype; dispersion: the mean of the neighbour and distance percentile ranks."""
-    prototypes, distance = trimmed_estimate(sets)
-    share = sets.neighbour_share()
-    return prototypes, (
-        within_cluster_rank(distance, sets.labels) + within_cluster_rank(-share, sets.labels)
-    ) / 2
-
-
 @ESTIMATORS.register("margin")
 def margin_estimate(sets: ClusterSets) -> Estimate:
     """Dispersion: the cosine to the nearest *other* cluster's mean minus the cosine to the own mean.

@@ -35,6 +35,9 @@ from torch import nn
 
 from robustreid.utils.registry import Registry
 
+#: Where HPS reads a member's dispersion: computed once per epoch on the extracted features, or per batch.
+DISPERSION_SOURCES = ("epoch", "batch")
+
 
 @dataclass
 class SAAConfig:

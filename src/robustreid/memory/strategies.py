@@ -28,6 +28,8 @@ from robustreid.utils.registry import Registry
 RELIABILITY_GROUPS = ("camera", "cluster")
 #: The init strategies that train the SAA which HPS and ``saa.loss_quantile`` read.
 SAA_TRAINING_INITS = ("csa", "mean+saa")
+#: The update strategies that read that SAA: each needs one of :data:`SAA_TRAINING_INITS`.
+SAA_READING_UPDATES = ("hps", "hps_gated")
 
 
 def member_reliability(

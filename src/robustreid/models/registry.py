@@ -29,7 +29,10 @@ class BackboneFactory(Protocol):
 BACKBONES: Registry[BackboneFactory] = Registry("backbone")
 
 
+#: 1 (re-ID: twice the spatial resolution of the last stage) or 2 (ImageNet): the only strides that make sense.
+LAST_STRIDES = (1, 2)
+
+
 def validate_last_stride(last_stride: int) -> None:
-    """Only 1 (re-ID: twice the spatial resolution of the last stage) or 2 (ImageNet) make sense."""
-    if last_stride not in (1, 2):
+    if last_stride not in LAST_STRIDES:
         raise ConfigError(f"model.last_stride must be 1 or 2, got {last_stride!r}")

@@ -9,7 +9,7 @@ import numpy as np
 
 from robustreid.clustering import pseudo_label_stats
 from robustreid.data.base import ImageItem, ReidDataset
-from robustreid.engine.extractor import FeatureExtractor
+from robustreid.inference.extractor import FeatureExtractor
 from robustreid.report.run_inputs import RunInputs
 from robustreid.viz.clusters import plot_cluster_samples
 from robustreid.viz.embedding import plot_embedding, tsne_points

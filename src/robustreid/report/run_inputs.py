@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from robustreid.clustering import cluster_pseudo_labels
+from robustreid.config import TrainConfig, load_config
 from robustreid.data import ReidDataset, load_dataset
-from robustreid.engine.config import TrainConfig, load_config
-from robustreid.engine.extractor import FeatureExtractor
 from robustreid.engine.run_dir import RunDir
 from robustreid.errors import CheckpointError, ConfigError, DataError
 
@@ -41,9 +40,6 @@ class RunInputs:
         raise CheckpointError(
             f"{self.run.path} holds no {RunDir.BEST_MODEL} or {RunDir.CHECKPOINT}: the run has not finished an epoch"
         )
-
-    def extractor(self, device: str = "auto", batch_size: int = 64, dtype: str = "auto") -> FeatureExtractor:
-        return FeatureExtractor(self.model_file, device, batch_size, dtype)
 
     def dataset(self) -> ReidDataset:
         data = self.config.data

@@ -2,7 +2,7 @@
 
 Features of two models (or of one model under two preprocessings) live in
 different spaces, and comparing them gives confident nonsense, so an index
-records the model's fingerprint (:func:`robustreid.engine.extractor.model_fingerprint`)
+records the model's fingerprint (:func:`robustreid.inference.extractor.model_fingerprint`)
 and preprocessing and refuses every other model. On disk an index is a folder:
 
 * ``gallery.faiss``: the faiss index (inner product of L2-normalised features, i.e.
@@ -35,10 +35,10 @@ from typing import Any
 import faiss
 import numpy as np
 
-from robustreid.engine.extractor import FeatureExtractor, image_paths
-from robustreid.engine.run_dir import Preprocessing
 from robustreid.errors import CheckpointError, ConfigError, DataError
 from robustreid.evaluation import re_ranking
+from robustreid.inference.checkpoint import Preprocessing
+from robustreid.inference.extractor import FeatureExtractor, image_paths
 
 INDEX_FORMAT = 1
 FAISS_FILE = "gallery.faiss"
@@ -103,6 +103,10 @@ class GalleryIndex:
     ) -> GalleryIndex:
         """An index of the images in ``paths`` (files or folders) embedded by ``extractor``: exact, or IVF
         with ``ivf_nlist`` lists."""
+        if extractor.checkpoint is None:
+            raise ConfigError(
+                "an index records the model file its features come from: embed with a checkpoint"
+            )
         paths = _unique_resolved(image_paths(paths))
         if not paths:
             raise DataError("no gallery images to index")

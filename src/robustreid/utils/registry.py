@@ -7,7 +7,7 @@ One mechanism for every pluggable piece keeps the CLI self-documenting
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from robustreid.errors import ConfigError
@@ -42,5 +42,12 @@ class Registry(Generic[T]):
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._items if fnmatch.fnmatch(n, pattern))
 
-    def __contains__(self, name: str) -> bool:
+    def __contains__(self, name: object) -> bool:
         return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        """The names, sorted: a registry is the collection of choices a config key may take."""
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._items)

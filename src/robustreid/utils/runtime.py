@@ -18,8 +18,18 @@ import torch
 from robustreid.errors import ConfigError, DeviceError
 
 
+def is_device_name(name: str) -> bool:
+    """``auto`` or a name torch reads as a device (``cpu``, ``cuda``, ``cuda:1``), whether present or not."""
+    try:
+        return name == "auto" or isinstance(torch.device(name), torch.device)
+    except RuntimeError:
+        return False
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else the CPU."""
+    if not is_device_name(name):
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)

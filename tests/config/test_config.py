@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from robustreid.engine.config import TrainConfig, load_config, save_config
+from robustreid.config import TrainConfig, load_config, save_config
 from robustreid.errors import ConfigError
 
 CONFIGS_DIR = Path(__file__).parents[2] / "configs"

@@ -33,9 +33,9 @@ from torch import nn
 
 from robustreid.data.images import read_resized
 from robustreid.data.synthetic import generate_synthetic
-from robustreid.engine.extractor import FeatureExtractor, image_paths
-from robustreid.engine.run_dir import Preprocessing
 from robustreid.errors import ConfigError, RobustReidError
+from robustreid.inference.checkpoint import Preprocessing
+from robustreid.inference.extractor import FeatureExtractor, image_paths
 
 PARITY_TOLERANCE = 1e-4
 ONNX_OPSET = 17

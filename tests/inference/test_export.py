@@ -10,9 +10,9 @@ import torch
 
 from robustreid.cli.main import main
 from robustreid.data.images import read_resized
-from robustreid.engine.export import PARITY_TOLERANCE, export_model
-from robustreid.engine.extractor import FeatureExtractor
 from robustreid.errors import ConfigError, RobustReidError
+from robustreid.inference.export import PARITY_TOLERANCE, export_model
+from robustreid.inference.extractor import FeatureExtractor
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 from robustreid.cli.main import main
-from robustreid.engine.extractor import FeatureExtractor
-from robustreid.engine.run_dir import Preprocessing, RunDir, load_model
+from robustreid.engine.run_dir import RunDir
 from robustreid.errors import ConfigError, DataError
+from robustreid.inference.checkpoint import Preprocessing, load_model
+from robustreid.inference.extractor import FeatureExtractor
 from robustreid.search import GalleryIndex
 
 

@@ -15,13 +15,13 @@ import pytest
 from PIL import Image
 
 from robustreid.cli.main import main
+from robustreid.config import load_config
 from robustreid.data import load_dataset
-from robustreid.engine.config import load_config
-from robustreid.engine.extractor import FeatureExtractor
-from robustreid.engine.inference import labels_of
 from robustreid.engine.run_dir import RunDir
 from robustreid.errors import ConfigError
 from robustreid.evaluation import evaluate_features
+from robustreid.inference.extractor import FeatureExtractor
+from robustreid.inference.features import labels_of
 from robustreid.report.run_inputs import RunInputs
 from robustreid.viz.ranked import rank_lists
 

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from robustreid.clustering.settings import ClusterConfig
-from robustreid.engine.validation import validate_config
+from robustreid.config.validation import validate_config
 from robustreid.errors import ConfigError
 from robustreid.memory.cluster_memory import MemoryConfig
 from robustreid.models.config import ModelConfig
@@ -116,5 +116,10 @@ def _explain(err: OmegaConfBaseException) -> str:
     return f"invalid config key {key!r}: {first_line}" if key else first_line
 
 
+def config_yaml(cfg: TrainConfig) -> str:
+    """Every key of ``cfg`` with its value, defaults included: what a run folder keeps and ``config show`` prints."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
-    Path(path).write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    Path(path).write_text(config_yaml(cfg))

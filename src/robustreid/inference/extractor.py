@@ -26,9 +26,9 @@ from torchvision.transforms import v2
 
 from robustreid.data.datasets.layout import list_images
 from robustreid.data.images import read_resized
-from robustreid.engine.inference import extract_features
-from robustreid.engine.run_dir import Preprocessing, load_model
 from robustreid.errors import DataError
+from robustreid.inference.checkpoint import Preprocessing, TrainedModel, load_model
+from robustreid.inference.features import extract_features
 from robustreid.utils.runtime import resolve_device, resolve_inference_dtype
 
 ImageInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
@@ -149,10 +149,17 @@ def model_fingerprint(model: torch.nn.Module, architecture: dict[str, Any]) -> s
     return digest.hexdigest()
 
 
+#: Images per forward pass unless the caller says otherwise: one default for every command that embeds images.
+DEFAULT_BATCH_SIZE = 64
+
+
 class FeatureExtractor:
     """A trained model ready to embed images: ``extractor(images)`` -> L2-normalised (N, D) features.
 
-    ``checkpoint`` is a ``model_best.pth`` (or ``checkpoint.pth``) of a run; its
+    ``checkpoint`` is a ``model_best.pth`` (or ``checkpoint.pth``) of a run, or a
+    :class:`TrainedModel` already in memory (``checkpoint`` is then None: e.g. an
+    ImageNet-initialised backbone from :func:`~robustreid.inference.checkpoint.imagenet_model`,
+    the starting point that ``evaluate`` and ``extract`` measure without a checkpoint). Its
     preprocessing (input size, normalisation) is applied to every image. ``device``
     ``None`` picks CUDA when present; ``dtype`` ("auto" | "fp32" | "bf16") is the
     compute precision, as ``runtime.inference_dtype`` of a training config.
@@ -160,16 +167,19 @@ class FeatureExtractor:
 
     def __init__(
         self,
-        checkpoint: str | os.PathLike,
+        checkpoint: str | os.PathLike | TrainedModel,
         device: str | torch.device | None = None,
-        batch_size: int = 64,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         dtype: str = "auto",
         num_workers: int = 0,
     ) -> None:
-        self.checkpoint = Path(checkpoint)
         self.device = resolve_device(str(device or "auto"))
-        trained = load_model(self.checkpoint, self.device)
-        self.model = trained.model
+        if isinstance(checkpoint, TrainedModel):
+            self.checkpoint, trained = None, checkpoint
+        else:
+            self.checkpoint = Path(checkpoint)
+            trained = load_model(self.checkpoint, self.device)
+        self.model = trained.model.to(self.device).eval()
         self.preprocessing = trained.preprocessing
         self.architecture = trained.architecture
         self.dtype = resolve_inference_dtype(dtype, self.device)
@@ -199,6 +209,6 @@ class FeatureExtractor:
     def __repr__(self) -> str:
         p = self.preprocessing
         return (
-            f"FeatureExtractor({str(self.checkpoint)!r}, {self.architecture['backbone']}, "
+            f"FeatureExtractor({str(self.checkpoint or 'in memory')!r}, {self.architecture['backbone']}, "
             f"{p.height}x{p.width}, device={self.device}, dtype={self.dtype})"
         )

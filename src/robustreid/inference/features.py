@@ -79,9 +79,24 @@ def evaluate_model(
     gallery_features = extract_features(
         model, gallery, batch_size, num_workers, desc="extract gallery", dtype=dtype
     )
+    metrics = evaluate_split(
+        query_features, gallery_features, query_items, gallery_items, camera_filter, rerank
+    )
+    return metrics, query_features, gallery_features
+
+
+def evaluate_split(
+    query_features: torch.Tensor,
+    gallery_features: torch.Tensor,
+    query_items: Sequence[ImageItem],
+    gallery_items: Sequence[ImageItem],
+    camera_filter: bool = True,
+    rerank: bool = False,
+) -> dict:
+    """mAP, CMC and mINP of features already extracted, under the standard protocol of the items' ids and cameras."""
     q_pids, q_cams = labels_of(query_items)
     g_pids, g_cams = labels_of(gallery_items)
-    metrics = evaluate_features(
+    return evaluate_features(
         query_features.numpy(),
         gallery_features.numpy(),
         q_pids,
@@ -91,4 +106,3 @@ def evaluate_model(
         camera_filter=camera_filter,
         rerank=rerank,
     )
-    return metrics, query_features, gallery_features
