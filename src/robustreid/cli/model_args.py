@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from robustreid.inference import FeatureExtractor
 
 
-def add_extractor_options(p: argparse.ArgumentParser, checkpoint_help: str, required: bool = True) -> None:
+def add_extractor_options(
+    p: argparse.ArgumentParser, checkpoint_help: str, required: bool = True, dtype: str = "auto"
+) -> None:
+    """``dtype``: the default precision; ``evaluate``/``extract`` measure, so theirs is the exact fp32."""
     p.add_argument("--checkpoint", required=required, help=checkpoint_help)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
     p.add_argument(
@@ -33,15 +36,18 @@ def add_extractor_options(p: argparse.ArgumentParser, checkpoint_help: str, requ
     )
     p.add_argument(
         "--dtype",
-        default="auto",
-        help="auto | fp32 | bf16; auto: bf16 on CUDA, fp32 on the CPU (default: auto)",
+        default=dtype,
+        help="auto | fp32 | bf16; auto: bf16 on CUDA, fp32 on the CPU (default: %(default)s)",
     )
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """A checkpoint, or an ImageNet-initialised backbone; and the input size, which a checkpoint knows."""
     add_extractor_options(
-        p, "a trained robustreid checkpoint (model_best.pth); without it, --backbone", required=False
+        p,
+        "a trained robustreid checkpoint (model_best.pth); without it, --backbone",
+        required=False,
+        dtype="fp32",
     )
     p.add_argument(
         "--backbone",

@@ -47,6 +47,14 @@ VARIANTS: dict[str, list[str]] = {
     "full_camera_debiased": [*CSA_V2, "memory.update=hps_gated", WARMUP, CAMERA_DEBIASED],
     "cc_hard_camera_proxies": ["memory.init=mean", "memory.update=hard", CAMERA_PROXIES],
     "full_camera_proxies": [*CSA_V2, "memory.update=hps_gated", WARMUP, CAMERA_PROXIES],
+    # the third design's fallback: mean prototypes (no estimator measured closer to the identities on
+    # real features), HPS ranked by the trimmed mean's distance, never by the most dispersed half
+    "trimmed_hps": [
+        "memory.init=mean+saa",
+        "memory.saa.aggregator=trimmed",
+        "memory.update=hps",
+        "memory.saa.noise_quantile=0.5",
+    ],
 }
 #: The ablation's default rows: the baseline, two field references, and the paper's modules alone and together.
 NAMED_VARIANTS = ["baseline", "cc_hard", "gated_hard", "csa", "hps", "full"]
