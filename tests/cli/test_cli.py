@@ -185,13 +185,15 @@ def test_extract_with_a_checkpoint_gives_the_feature_extractors_features(checkpo
     np.testing.assert_array_equal(np.load(out.with_suffix(".npy")), expected)
 
 
-@pytest.mark.parametrize("command", ["extract", "evaluate", "calibrate", "search"])
-def test_every_command_that_embeds_shares_the_batch_size_and_the_precision(command):
+@pytest.mark.parametrize(
+    "command, dtype", [("extract", "fp32"), ("evaluate", "fp32"), ("calibrate", "auto"), ("search", "auto")]
+)
+def test_every_command_that_embeds_shares_the_batch_size_and_measures_in_fp32(command, dtype):
     from robustreid.inference.extractor import DEFAULT_BATCH_SIZE
 
     parser = build_parser()._subparsers._group_actions[0].choices[command]
     defaults = {action.dest: action.default for action in parser._actions}
-    assert (defaults["batch_size"], defaults["dtype"]) == (DEFAULT_BATCH_SIZE, "auto")
+    assert (defaults["batch_size"], defaults["dtype"]) == (DEFAULT_BATCH_SIZE, dtype)
 
 
 def test_config_show_prints_every_default_as_a_config_that_reads_back(tmp_path, capsys):
