@@ -26,6 +26,7 @@ Writes benchmarks/results/saa_real_features.json (``summary`` per dump) and a ro
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -49,6 +50,7 @@ from robustreid.memory.saa import SAAConfig, SelfAttentionAggregator, aggregate_
 DUMPS = {"imagenet": 0, "middle": 8, "last": 15}
 MERGE_SHARE = 0.25  # an identity holding at least this share of a cluster is one side of a merge
 SAA_OBJECTIVES = ("split_half", "planted", "merge")
+FALLBACK_PROTOTYPES, FALLBACK_DISPERSION = "mean", "trimmed"  # what the variant trimmed_hps reads
 MODE_TEMPERATURES = (0.03, 0.05, 0.2)
 TRIM_KEEPS = (0.6, 0.9)
 
@@ -136,6 +138,22 @@ class Scored:
         }
 
 
+class SavedScores:
+    """SAA scores kept beside the dump, one per (objective, steps, seed): a rerun trains only what is new."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.scores = json.loads(path.read_text()) if path.exists() else {}
+
+    def get(self, key: str) -> dict[str, float] | None:
+        return self.scores.get(key)
+
+    def put(self, key: str, scores: dict[str, float]) -> dict[str, float]:
+        self.scores[key] = scores
+        self.path.write_text(json.dumps(self.scores, indent=1))
+        return scores
+
+
 def score_saa(scored: Scored, objective: str, seed: int, steps: int) -> dict[str, float]:
     """A fresh SAA trained on the dump's clusters, then scored like the estimators (distance dispersion)."""
     options = SAAConfig(objective=objective)
@@ -178,8 +196,16 @@ def main() -> None:
             rows[estimator] = scored.score(*estimate(scored.sets))
             print(name, estimator, rows[estimator], flush=True)
         rows["oracle_majority"] = scored.oracle()
+        saved = SavedScores(path.with_suffix(".scores.json"))
         for objective in args.objectives:
-            runs = [score_saa(scored, objective, seed, args.saa_steps) for seed in args.seeds]
+            runs = [
+                saved.get(f"saa_{objective}_steps{args.saa_steps}_seed{seed}")
+                or saved.put(
+                    f"saa_{objective}_steps{args.saa_steps}_seed{seed}",
+                    score_saa(scored, objective, seed, args.saa_steps),
+                )
+                for seed in args.seeds
+            ]
             rows[f"saa_{objective}"] = {k: round(float(np.mean([r[k] for r in runs])), 4) for k in runs[0]}
             print(name, f"saa_{objective}", rows[f"saa_{objective}"], flush=True)
         dumps[name] = {"epoch": epoch, "mistakes": scored.mistakes(), "estimators": rows}
@@ -204,25 +230,30 @@ def estimators() -> dict[str, Callable[[ClusterSets], tuple[torch.Tensor, torch.
 
 
 def summarise(rows: dict[str, dict[str, float]]) -> dict[str, object]:
-    """The issue's bar: the best SAA against the best label-free baseline and the mean."""
+    """The issue's bar: what ships against the best label-free baseline and the mean.
+
+    No SAA met the bar, so the fallback ships (``trimmed_hps``): its figures stand in for
+    ``saa_*`` (prototypes from :data:`FALLBACK_PROTOTYPES`, dispersion from
+    :data:`FALLBACK_DISPERSION`), and the best trained SAA's are kept as ``saa_module_*``.
+    """
     saa = {k: v for k, v in rows.items() if k.startswith("saa_")}
     baselines = {k: v for k, v in rows.items() if not k.startswith(("saa_", "oracle"))}
-    best_saa = max(saa, key=lambda k: saa[k]["auc_within"]) if saa else None
     best_baseline = max(baselines, key=lambda k: baselines[k]["auc_within"])
+    prototypes, dispersion = rows[FALLBACK_PROTOTYPES], rows[FALLBACK_DISPERSION]
     out: dict[str, object] = {
+        "fallback": f"trimmed_hps: {FALLBACK_PROTOTYPES} prototypes, {FALLBACK_DISPERSION} dispersion",
+        "saa_auc_within": dispersion["auc_within"],
+        "saa_error_impure": prototypes["error_impure"],
+        "saa_error_pure": prototypes["error_pure"],
         "best_baseline": best_baseline,
         "best_baseline_auc_within": baselines[best_baseline]["auc_within"],
         "mean_error_impure": rows["mean"]["error_impure"],
         "mean_error_pure": rows["mean"]["error_pure"],
         "oracle_error_impure": rows["oracle_majority"]["error_impure"],
     }
-    if best_saa:
-        out |= {
-            "saa": best_saa,
-            "saa_auc_within": saa[best_saa]["auc_within"],
-            "saa_error_impure": saa[best_saa]["error_impure"],
-            "saa_error_pure": saa[best_saa]["error_pure"],
-        }
+    if saa:
+        module = max(saa, key=lambda k: saa[k]["auc_within"])
+        out |= {"saa_module": module} | {f"saa_module_{k}": v for k, v in saa[module].items()}
     return out
 
 
