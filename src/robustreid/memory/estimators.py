@@ -59,9 +59,9 @@ class ClusterSets:
     def weighted_prototypes(self, weights: torch.Tensor) -> torch.Tensor:
         """L2-normalised weighted mean per cluster (a cluster with zero total weight falls back to its mean)."""
         counts = torch.bincount(self.labels, minlength=self.num_clusters)
-        totals = torch.zeros(self.num_clusters).index_add_(0, self.labels, weights)
+        totals = torch.zeros(self.num_clusters, device=weights.device).index_add_(0, self.labels, weights)
         weights = torch.where(totals[self.labels] > 0, weights, torch.ones_like(weights))
-        sums = torch.zeros(self.num_clusters, self.features.shape[1]).index_add_(
+        sums = torch.zeros(self.num_clusters, self.features.shape[1], device=weights.device).index_add_(
             0, self.labels, weights[:, None] * self.features
         )
         return F.normalize(sums / counts.clamp(min=1)[:, None], dim=1)
@@ -75,8 +75,8 @@ class ClusterSets:
         shares = []
         for start in range(0, len(self.labels), BLOCK):
             block = self.features[start : start + BLOCK] @ self.features.t()
-            rows = torch.arange(start, start + len(block))
-            block[torch.arange(len(block)), rows] = float("-inf")  # not its own neighbour
+            rows = torch.arange(start, start + len(block), device=block.device)
+            block[rows - start, rows] = float("-inf")  # not its own neighbour
             nearest = block.topk(min(k, len(self.labels) - 1), dim=1).indices
             shares.append((self.labels[nearest] == self.labels[rows, None]).float().mean(1))
         return torch.cat(shares)
@@ -89,7 +89,7 @@ ESTIMATORS: Registry[Callable[[ClusterSets], Estimate]] = Registry("cluster esti
 @ESTIMATORS.register("mean")
 def mean_estimate(sets: ClusterSets) -> Estimate:
     """Cluster Contrast: the mean, and the distance to it."""
-    prototypes = sets.weighted_prototypes(torch.ones(len(sets.labels)))
+    prototypes = sets.weighted_prototypes(torch.ones(len(sets.labels), device=sets.features.device))
     return prototypes, sets.distance_to(prototypes)
 
 
@@ -97,7 +97,9 @@ def mean_estimate(sets: ClusterSets) -> Estimate:
 def medoid_estimate(sets: ClusterSets) -> Estimate:
     """The member with the largest summed cosine to its cluster (the one nearest the mean's direction)."""
     mean, to_mean = mean_estimate(sets)
-    best = torch.full((sets.num_clusters,), float("inf")).scatter_reduce(0, sets.labels, to_mean, "amin")
+    best = torch.full((sets.num_clusters,), float("inf"), device=to_mean.device).scatter_reduce(
+        0, sets.labels, to_mean, "amin"
+    )
     is_medoid = to_mean == best[sets.labels]
     prototypes = sets.weighted_prototypes(is_medoid.float())
     return prototypes, sets.distance_to(prototypes)
@@ -157,8 +159,7 @@ def margin_estimate(sets: ClusterSets) -> Estimate:
 @ESTIMATORS.register("split")
 def split_estimate(sets: ClusterSets) -> Estimate:
     """The larger side of a two-way spherical k-means split of each cluster; distance to its mean."""
-    prototypes = sets.weighted_prototypes(torch.ones(len(sets.labels)))
-    larger = torch.ones(len(sets.labels), dtype=torch.bool)
+    larger = torch.ones(len(sets.labels), dtype=torch.bool, device=sets.features.device)
     for c in range(sets.num_clusters):
         rows = (sets.labels == c).nonzero().squeeze(1)
         if len(rows) >= 4:
@@ -187,6 +188,6 @@ def within_cluster_rank(values: torch.Tensor, labels: torch.Tensor) -> torch.Ten
     order = order[torch.argsort(labels[order], stable=True)]
     counts = torch.bincount(labels)
     first = torch.cumsum(counts, 0) - counts
-    rank = torch.empty(len(values))
-    rank[order] = (torch.arange(len(values)) - first[labels[order]]).float()
+    rank = torch.empty(len(values), device=values.device)
+    rank[order] = (torch.arange(len(values), device=values.device) - first[labels[order]]).float()
     return rank / counts[labels].float()
