@@ -38,3 +38,30 @@ def plot_learning_curve(
     out_png = Path(out_png)
     fig.savefig(out_png, dpi=90)
     return out_png
+
+
+#: the timed phases of an epoch, in the order they run (``time_<phase>`` in the metrics log)
+PHASES = ("extract", "cluster", "train", "eval")
+
+
+def phase_seconds(records: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
+    """Seconds of each phase per epoch; 0 where an epoch skipped it (evaluation runs only some epochs)."""
+    return {phase: [r.get(f"time_{phase}", 0.0) for r in records] for phase in PHASES}
+
+
+def plot_phase_times(records: Sequence[dict[str, Any]], out_png: str | Path, title: str = "training") -> Path:
+    """Where the wall time goes: seconds per phase, stacked, for every epoch, with each phase's total."""
+    fig = Figure(figsize=(9, 3.8))
+    ax = fig.subplots()
+    epochs = [r["epoch"] for r in records]
+    bottom = [0.0] * len(records)
+    for phase, seconds in phase_seconds(records).items():
+        ax.bar(epochs, seconds, bottom=bottom, label=f"{phase} ({sum(seconds):,.0f} s)")
+        bottom = [b + s for b, s in zip(bottom, seconds, strict=True)]
+    ax.set_xticks(epochs)
+    ax.set(xlabel="epoch", ylabel="seconds", title=f"{title}: {sum(bottom):,.0f} s in the timed phases")
+    ax.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    out_png = Path(out_png)
+    fig.savefig(out_png, dpi=90)
+    return out_png
