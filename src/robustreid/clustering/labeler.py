@@ -2,11 +2,13 @@
 
 :class:`PseudoLabeler` is what the trainer calls once per epoch. Besides the labels
 it reports, for the log line and metrics.jsonl, the settings it used, what the
-collapse guard found, and a label-free quality signal: the *stability* of the
-clustering, the NMI between this epoch's and the previous epoch's pseudo-labels
+collapse guard found, and two label-free quality signals. The *stability* of the
+clustering is the NMI between this epoch's and the previous epoch's pseudo-labels
 (each outlier a cluster of its own). Stable clusters that keep most images mean the
 model is settling on identities; a stability that falls while clusters shrink to a
-handful means it is collapsing.
+handful means it is collapsing. With camera ids, ``cross_camera_share`` is the share of
+clusters that hold images of at least two cameras: clusters confined to one camera
+group crops by camera rather than by person.
 
 The guard's checks (:func:`collapse_problems`) need no labels. Each problem is
 logged as a warning that names the setting to change. When any setting is
@@ -50,7 +52,7 @@ from robustreid.clustering.settings import (
     neighbourhood_settings,
     upper_pair_distances,
 )
-from robustreid.clustering.stats import pseudo_label_stats
+from robustreid.clustering.stats import cross_camera_share, pseudo_label_stats
 
 log = logging.getLogger("robustreid")
 
@@ -129,7 +131,7 @@ class PseudoLabeler:
     def __call__(
         self, features: np.ndarray, cameras: np.ndarray | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """``cameras`` (N,) are read only with ``cluster.camera_penalty``; identities never are."""
+        """``cameras`` (N,) are read by ``cluster.camera_penalty`` and ``cross_camera_share``; identities never are."""
         settings, labels, problems = (
             self._cluster_auto(features, cameras)
             if self.config.any_auto
@@ -138,6 +140,9 @@ class PseudoLabeler:
         for problem in problems:
             log.warning("pseudo-labels: %s", problem.message)
         figures = settings.as_record() | {"collapse": [p.check for p in problems]}
+        share = cross_camera_share(labels, cameras)
+        if share is not None:
+            figures["cross_camera_share"] = share
         if self.previous_labels is not None and len(self.previous_labels) == len(labels):
             figures["stability"] = pseudo_label_stats(labels, self.previous_labels)["nmi"]
         self.previous_labels = labels
