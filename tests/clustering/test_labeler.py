@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import adjusted_rand_score
 
 from robustreid.clustering import ClusterConfig, GuardConfig, PseudoLabeler, collapse_problems
+from robustreid.clustering.camera_bias import auto_penalty
+from robustreid.clustering.pseudo_labels import jaccard_distance
 from robustreid.errors import ConfigError
 
 
@@ -83,15 +87,115 @@ def test_collapse_is_warned_with_fixed_settings_and_re_derived_with_auto(caplog)
     assert figures["cluster_k1"] < 8 and "drop" in figures["collapse"]  # smaller each time, then warned
 
 
-def test_a_count_drop_is_read_against_the_last_clustering_with_the_same_settings():
-    """One rejection of the reference must not lock auto into derived settings for the rest of the run."""
-    features, _ = planted(identities=60, per_identity=16)
+def chained(people: int, per_person: int, step: float = 0.3, spread: float = 0.1, seed: int = 0):
+    """People whose centres lie along a random walk: k1=30 chains them all into one cluster,
+    small neighbourhoods keep them apart. (features, true ids)"""
+    rng = np.random.default_rng(seed)
+    centres = np.cumsum(step * rng.standard_normal((people, 64)), axis=0)
+    ids = np.repeat(np.arange(people), per_person)
+    features = centres[ids] + spread * rng.standard_normal((len(ids), 64))
+    return (features / np.linalg.norm(features, axis=1, keepdims=True)).astype(np.float32), ids
+
+
+def settings_of(figures: dict) -> tuple:
+    return tuple(figures[f"cluster_{key}"] for key in ("k1", "k2", "min_samples", "eps"))
+
+
+@pytest.fixture
+def tried_k1(monkeypatch) -> list[int]:
+    """The k1 of every clustering the labeler makes, in order."""
+    tried = []
+
+    def recording(features, k1, *args, **kwargs):
+        tried.append(k1)
+        return jaccard_distance(features, k1, *args, **kwargs)
+
+    monkeypatch.setattr("robustreid.clustering.labeler.jaccard_distance", recording)
+    return tried
+
+
+def test_auto_keeps_the_derived_settings_once_the_reference_failed(tried_k1, caplog):
+    sound, _ = planted(identities=100, per_identity=6)  # the reference finds the 100 people
+    chain, _ = chained(people=100, per_person=6)  # the reference merges them into one cluster
     labeler = PseudoLabeler(AUTO)
-    labeler.previous_labels = np.arange(len(features)) % 200  # the last epoch kept 200 derived clusters
-    labeler.cluster_counts = {"reference": 60, "derived": 200}
-    labels, figures = labeler(features)
-    assert figures["cluster_auto"] == "reference" and figures["collapse"] == []  # 60 against 60, not 200
-    assert labeler.cluster_counts["reference"] == labels.max() + 1 == 60
+    assert labeler(sound)[1]["cluster_auto"] == "reference"
+    with caplog.at_level(logging.INFO, logger="robustreid"):
+        derived_labels, derived = labeler(chain)
+    assert derived["cluster_auto"] == "derived" and derived["collapse"] == []
+    assert settings_of(derived) == (12, 2, 2, pytest.approx(0.265, abs=0.001))  # measured
+    assert (
+        "the reference settings failed the guard (largest, drop, few); keeping derived settings k1 12"
+        in caplog.text
+    )
+    # the reference would pass the guard on these features again, as it did in the first call
+    reference_labels, _ = PseudoLabeler(ClusterConfig())(sound)
+    assert collapse_problems(reference_labels, len(np.unique(derived_labels)), GuardConfig()) == []
+    tried_k1.clear()
+    labels, kept = labeler(sound)
+    assert kept["cluster_auto"] == "kept" and settings_of(kept) == settings_of(derived)
+    assert tried_k1 == [12]  # one clustering, with the kept settings: the reference is not tried
+    assert len(np.unique(labels)) == 100
+
+
+def test_the_kept_camera_penalty_is_not_searched_again(monkeypatch):
+    sound, _ = planted(identities=100, per_identity=6)
+    chain, _ = chained(people=100, per_person=6)
+    cameras = np.random.default_rng(0).integers(0, 2, size=len(sound))
+    labeler = PseudoLabeler(replace(AUTO, camera_penalty="auto"))
+    derived = labeler(chain, cameras)[1]
+    assert derived["cluster_auto"] == "derived" and "cluster_camera_penalty" in derived
+    searched = []
+
+    def recording(*args):
+        searched.append(args)
+        return auto_penalty(*args)
+
+    monkeypatch.setattr("robustreid.clustering.camera_bias.auto_penalty", recording)
+    kept = labeler(sound, cameras)[1]
+    assert kept["cluster_auto"] == "kept" and searched == []
+    assert kept["cluster_camera_penalty"] == derived["cluster_camera_penalty"]
+
+
+def test_where_the_reference_always_passes_auto_labels_as_the_reference(tried_k1):
+    auto, reference = PseudoLabeler(AUTO), PseudoLabeler(ClusterConfig())
+    for epoch, spread in enumerate((0.3, 0.25, 0.2)):  # features that tighten as training goes on
+        features, _ = planted(identities=60, per_identity=16, spread=spread, seed=epoch)
+        labels, figures = auto(features)
+        assert figures["cluster_auto"] == "reference" and figures["collapse"] == []
+        np.testing.assert_array_equal(labels, reference(features)[0])
+    assert auto.kept is None and set(tried_k1) == {30}
+
+
+def test_the_kept_settings_survive_a_resume_and_old_checkpoints_still_load(tmp_path):
+    sound, _ = planted(identities=100, per_identity=6)
+    chain, _ = chained(people=100, per_person=6)
+    labeler = PseudoLabeler(AUTO)
+    derived = labeler(chain)[1]
+    torch.save(labeler.state_dict(), tmp_path / "checkpoint.pth")
+    resumed = PseudoLabeler(AUTO)
+    resumed.load_state_dict(torch.load(tmp_path / "checkpoint.pth", weights_only=True))
+    kept = resumed(sound)[1]
+    assert kept["cluster_auto"] == "kept" and settings_of(kept) == settings_of(derived)
+    before_the_key = {"previous_labels": torch.zeros(len(sound), dtype=torch.int64), "cluster_counts": {}}
+    old = PseudoLabeler(AUTO)
+    old.load_state_dict(before_the_key)
+    assert old.kept is None and old(sound)[1]["cluster_auto"] == "reference"
+
+
+def test_kept_settings_that_fail_the_guard_are_derived_again_and_kept(caplog):
+    config = replace(AUTO, guard=GuardConfig(max_outlier_share=0.3))
+    tight_chain, _ = chained(people=100, per_person=6, spread=0.05)  # derives a small eps
+    looser, ids = planted(identities=100, per_identity=6, spread=0.6)  # half outliers at that eps
+    labeler = PseudoLabeler(config)
+    first = labeler(tight_chain)[1]
+    with caplog.at_level(logging.INFO, logger="robustreid"):
+        labels, again = labeler(looser)
+    assert "clustering failed outliers with the kept settings" in caplog.text
+    assert again["cluster_auto"] == "derived" and again["collapse"] == []
+    assert again["cluster_eps"] > first["cluster_eps"] + 0.2  # measured 0.127, then 0.500
+    assert adjusted_rand_score(ids, labels) > 0.9
+    kept = labeler(looser)[1]
+    assert kept["cluster_auto"] == "kept" and settings_of(kept) == settings_of(again)
 
 
 def test_stability_compares_consecutive_epochs_and_survives_a_resume():
@@ -100,7 +204,6 @@ def test_stability_compares_consecutive_epochs_and_survives_a_resume():
     first, _ = labeler(features)
     resumed = PseudoLabeler(AUTO)
     resumed.load_state_dict(labeler.state_dict())
-    assert resumed.cluster_counts == labeler.cluster_counts
     assert resumed(features)[1]["stability"] == pytest.approx(1.0)
 
 

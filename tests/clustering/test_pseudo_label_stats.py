@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robustreid.clustering import pseudo_label_stats
+from robustreid.clustering import cross_camera_share, pseudo_label_stats
 
 
 def test_counts_and_sizes():
@@ -43,3 +43,25 @@ def test_no_clusters_and_mismatched_truth():
     assert stats["num_clusters"] == 0 and np.isnan(stats["purity"])
     with pytest.raises(ValueError, match="shape"):
         pseudo_label_stats(np.array([0, 1]), np.array([0, 1, 2]))
+
+
+def test_cross_camera_share_counts_the_clusters_that_span_two_cameras():
+    labels = np.array([0, 0, 1, 1, 2, -1, -1, 3, 3])
+    cameras = np.array([1, 2, 1, 1, 3, 1, 2, 2, -1])
+    # cluster 0 spans cameras 1 and 2; 1 and 2 hold one camera; the outliers do not count;
+    # cluster 3's second member has no known camera
+    assert cross_camera_share(labels, cameras) == pytest.approx(1 / 4)
+
+
+@pytest.mark.parametrize(
+    "labels, cameras",
+    [
+        (np.array([0, 0, 1]), None),
+        (np.array([0, 0, 1]), np.array([4, 4, 4])),
+        (np.array([0, 0, 1]), np.array([-1, -1, -1])),
+        (np.array([-1, -1, -1]), np.array([0, 1, 0])),
+    ],
+    ids=["no-cameras", "one-camera", "unknown-cameras", "no-clusters"],
+)
+def test_cross_camera_share_is_none_where_it_cannot_be_told(labels, cameras):
+    assert cross_camera_share(labels, cameras) is None

@@ -13,7 +13,7 @@ from robustreid.data import load_dataset
 from robustreid.engine.builder import build_clusterer, build_optimizer, build_scheduler, build_trainer
 from robustreid.engine.run import train_and_report
 from robustreid.engine.run_dir import RunDir
-from robustreid.engine.trainer import Trainer, TrainImages
+from robustreid.engine.trainer import Trainer, TrainImages, format_epoch
 from robustreid.inference.checkpoint import load_model
 from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
 from robustreid.models import build_model
@@ -161,3 +161,29 @@ def test_report_writes_summary_curve_and_ranked_picture(tiny_dataset, tmp_path, 
     ):
         assert (tmp_path / name).stat().st_size > 0, name
     assert json.loads((tmp_path / "summary.json").read_text())["epochs"] == 1
+
+
+def test_the_epoch_line_names_the_settings_source_and_the_label_free_scores():
+    record = {
+        "epoch": 4,
+        "num_clusters": 456,
+        "num_outliers": 300,
+        "loss": 1.5,
+        "lr": 3.5e-4,
+        "time_extract": 20.0,
+        "time_cluster": 1.2,
+        "time_train": 60.0,
+        "cluster_auto": "kept",
+        "identity_size": 2.0,
+        "cluster_k1": 4,
+        "cluster_k2": 1,
+        "cluster_min_samples": 2,
+        "cluster_eps": 0.745,
+        "cross_camera_share": 0.64,
+        "stability": 0.91,
+    }
+    line = format_epoch(record)
+    assert "auto: kept (size 2.0) k1 4 k2 1 min_samples 2 eps 0.745" in line
+    assert "| cross_camera_share 0.64 | stability 0.910" in line
+    without_cameras = {key: value for key, value in record.items() if key != "cross_camera_share"}
+    assert "cross_camera_share" not in format_epoch(without_cameras)

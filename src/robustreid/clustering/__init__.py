@@ -2,7 +2,7 @@
 
 ``cluster_pseudo_labels`` is the entry point; ``jaccard_distance_sparse`` is
 its memory-light distance, ``jaccard_distance_dense`` the readable oracle it is
-tested against, and ``pseudo_label_stats`` summarises a labelling. The
+tested against, and ``pseudo_label_stats`` and ``cross_camera_share`` summarise a labelling. The
 k-reciprocal encoding itself (:mod:`robustreid.clustering.kreciprocal`) is
 shared with the re-ranking of :mod:`robustreid.evaluation`.
 """
@@ -13,7 +13,7 @@ from robustreid.clustering.labeler import PseudoLabeler, collapse_problems
 from robustreid.clustering.neighbours import knn
 from robustreid.clustering.pseudo_labels import cluster_pseudo_labels, dbscan_labels
 from robustreid.clustering.settings import AUTO, ClusterConfig, GuardConfig
-from robustreid.clustering.stats import pseudo_label_stats
+from robustreid.clustering.stats import cross_camera_share, pseudo_label_stats
 
 __all__ = [
     "AUTO",
@@ -21,6 +21,7 @@ __all__ = [
     "GuardConfig",
     "PseudoLabeler",
     "collapse_problems",
+    "cross_camera_share",
     "cluster_pseudo_labels",
     "dbscan_labels",
     "jaccard_distance_dense",

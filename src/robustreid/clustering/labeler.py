@@ -2,30 +2,36 @@
 
 :class:`PseudoLabeler` is what the trainer calls once per epoch. Besides the labels
 it reports, for the log line and metrics.jsonl, the settings it used, what the
-collapse guard found, and a label-free quality signal: the *stability* of the
-clustering, the NMI between this epoch's and the previous epoch's pseudo-labels
+collapse guard found, and two label-free quality signals. The *stability* of the
+clustering is the NMI between this epoch's and the previous epoch's pseudo-labels
 (each outlier a cluster of its own). Stable clusters that keep most images mean the
 model is settling on identities; a stability that falls while clusters shrink to a
-handful means it is collapsing.
+handful means it is collapsing. With camera ids, ``cross_camera_share`` is the share of
+clusters that hold images of at least two cameras: clusters confined to one camera
+group crops by camera rather than by person.
 
 The guard's checks (:func:`collapse_problems`) need no labels. Each problem is
 logged as a warning that names the setting to change. When any setting is
-``auto``, the reference's settings are tried first; if the guard fails them, the
-settings are derived from the data (clustering/settings.py), and again in the
-direction that fixes each further failure (smaller neighbourhoods and eps for merged
-clusters, larger eps for a sea of outliers).
+``auto``, the reference's settings are used for as long as the guard passes them. The
+first time it fails them, settings are derived from the data (clustering/settings.py),
+and again in the direction that fixes each further failure (smaller neighbourhoods and
+eps for merged clusters, larger eps for a sea of outliers). The result is then *kept*,
+camera penalty included: later epochs neither go back to the reference's settings nor
+derive new ones unless the guard fails the kept settings themselves. Trying the
+reference's settings every epoch made ``auto`` alternate on a folder with 4 images per
+person: they passed the guard in some epochs (about 50 merged clusters for 500 people)
+and failed it in others, so every other epoch trained on merged clusters. The figures
+name the source in ``cluster_auto``: ``reference``, ``derived`` (this epoch derived
+them) or ``kept``.
 
-The cluster-count drop compares a clustering with the last one made by the same source
-of settings (reference, derived or fixed), not with whatever the previous epoch kept:
-on the demo set the reference's ~80 clusters of an early epoch against a derived ~400
-would read as a collapse, and one rejection would lock ``auto`` into derived settings
-that over-split for the rest of the run.
+The cluster-count drop compares a clustering with the previous epoch's, which was made
+with the same settings or, when they are being replaced, with the ones that failed.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -46,7 +52,7 @@ from robustreid.clustering.settings import (
     neighbourhood_settings,
     upper_pair_distances,
 )
-from robustreid.clustering.stats import pseudo_label_stats
+from robustreid.clustering.stats import cross_camera_share, pseudo_label_stats
 
 log = logging.getLogger("robustreid")
 
@@ -118,65 +124,116 @@ class PseudoLabeler:
     def __init__(self, config: ClusterConfig | None = None) -> None:
         self.config = config or ClusterConfig()
         self.previous_labels: np.ndarray | None = None
-        #: the cluster count each source of settings made last: "reference", "derived" or "fixed"
-        self.cluster_counts: dict[str, int] = {}
+        #: with ``auto``: the derived settings used since the guard first rejected the reference's
+        self.kept: ResolvedSettings | None = None
         self.warned_single_camera = False
 
     def __call__(
         self, features: np.ndarray, cameras: np.ndarray | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """``cameras`` (N,) are read only with ``cluster.camera_penalty``; identities never are."""
-        c = self.config
-        debiased, neighbours, penalty = self._neighbours(features, cameras)
-        size = identity_size(neighbours[0][:, : min(SEARCH, len(features))]) if c.any_auto else None
-        last_epoch, counts_before = _cluster_count(self.previous_labels), dict(self.cluster_counts)
-        # with auto: the reference's settings first, then derived ones, each retry in the fixing direction
-        attempts = c.guard.retries + 2 if c.any_auto else 1
-        scale = 1.0
-        for attempt in range(attempts):
-            reference = c.any_auto and attempt == 0
-            source = "reference" if reference else "derived" if c.any_auto else "fixed"
-            settings, labels = (
-                self._cluster_with_reference(features, debiased, neighbours, size, penalty)
-                if reference
-                else self._cluster(debiased, neighbours, size, scale, penalty)
-            )
-            problems = collapse_problems(labels, counts_before.get(source, last_epoch), c.guard)
-            self.cluster_counts[source] = _cluster_count(labels)
-            if not problems or attempt == attempts - 1:
-                break
-            if not reference:
-                merged = any(p.merged for p in problems)
-                size, scale = (size * SHRINK, scale) if merged else (size, scale * GROW)
-            log.info(
-                "clustering failed %s with the %s settings; deriving the auto settings %s",
-                ", ".join(p.check for p in problems),
-                "reference" if reference else "derived",
-                "from the data" if reference else "again",
-            )
-        if c.any_auto:
-            settings = replace(settings, auto=source)
+        """``cameras`` (N,) are read by ``cluster.camera_penalty`` and ``cross_camera_share``; identities never are."""
+        settings, labels, problems = (
+            self._cluster_auto(features, cameras)
+            if self.config.any_auto
+            else self._cluster_fixed(features, cameras)
+        )
         for problem in problems:
             log.warning("pseudo-labels: %s", problem.message)
         figures = settings.as_record() | {"collapse": [p.check for p in problems]}
+        share = cross_camera_share(labels, cameras)
+        if share is not None:
+            figures["cross_camera_share"] = share
         if self.previous_labels is not None and len(self.previous_labels) == len(labels):
             figures["stability"] = pseudo_label_stats(labels, self.previous_labels)["nmi"]
         self.previous_labels = labels
         return labels, figures
 
-    def _neighbours(
+    def _cluster_fixed(
         self, features: np.ndarray, cameras: np.ndarray | None
+    ) -> tuple[ResolvedSettings, np.ndarray, list[Collapse]]:
+        """Every setting as configured: the guard only warns."""
+        debiased, neighbours, penalty = self._neighbours(features, cameras, _asked_penalty(self.config))
+        settings, labels = self._cluster(debiased, neighbours, None, 1.0, penalty)
+        return settings, labels, self._problems(labels)
+
+    def _cluster_auto(
+        self, features: np.ndarray, cameras: np.ndarray | None
+    ) -> tuple[ResolvedSettings, np.ndarray, list[Collapse]]:
+        """The kept settings, or else the reference's; when the guard rejects them, settings derived
+        from the data, which are kept from then on."""
+        if self.kept is not None:
+            source, prepared = "kept", None
+            settings, labels = self._cluster_kept(features, cameras)
+        else:
+            source, prepared = "reference", self._neighbours(features, cameras, _asked_penalty(self.config))
+            settings, labels = self._cluster_with_reference(features, *prepared)
+        problems = self._problems(labels)
+        if not problems:
+            return replace(settings, auto=source), labels, problems
+        log.info(
+            "clustering failed %s with the %s settings; deriving the auto settings from the data",
+            _checks(problems),
+            source,
+        )
+        if prepared is None:
+            prepared = self._neighbours(features, cameras, _asked_penalty(self.config))
+        derived, labels, remaining = self._derive(*prepared)
+        self._keep(derived, source, problems)
+        return replace(derived, auto="derived"), labels, remaining
+
+    def _derive(
+        self,
+        features: np.ndarray,
+        neighbours: tuple[np.ndarray, np.ndarray] | None,
+        penalty: float | None,
+    ) -> tuple[ResolvedSettings, np.ndarray, list[Collapse]]:
+        """Settings from the identity size, derived again in the direction that fixes each failure
+        (smaller neighbourhoods and eps for merged clusters, larger eps for a sea of outliers)."""
+        retries = self.config.guard.retries
+        size, scale = _identity_size(neighbours), 1.0
+        for attempt in range(retries + 1):
+            settings, labels = self._cluster(features, neighbours, size, scale, penalty)
+            problems = self._problems(labels)
+            if not problems or attempt == retries:
+                break
+            merged = any(p.merged for p in problems)
+            size, scale = (size * SHRINK, scale) if merged else (size, scale * GROW)
+            log.info(
+                "clustering failed %s with the derived settings; deriving the auto settings again",
+                _checks(problems),
+            )
+        return settings, labels, problems
+
+    def _keep(self, settings: ResolvedSettings, rejected: str, problems: list[Collapse]) -> None:
+        """Cluster with ``settings`` from now on: trying the reference's again every epoch made
+        ``auto`` alternate between merged and split clusters on few images per person."""
+        self.kept = settings
+        log.info(
+            "auto: the %s settings failed the guard (%s); keeping derived settings %s from now on",
+            rejected,
+            _checks(problems),
+            settings.describe(),
+        )
+
+    def _problems(self, labels: np.ndarray) -> list[Collapse]:
+        """The guard's checks, the count drop read against the previous epoch: with ``auto`` it clustered
+        with the same settings, or with those that the current ones replace."""
+        return collapse_problems(labels, _cluster_count(self.previous_labels), self.config.guard)
+
+    def _neighbours(
+        self, features: np.ndarray, cameras: np.ndarray | None, penalty: float | str | None
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None, float | None]:
         """The features to cluster, their ranked neighbours and the camera penalty used (None: blind).
 
-        Camera-debiased where asked and the images come from several cameras; otherwise the
-        neighbours are searched here only when ``auto`` needs them (else by the Jaccard step).
+        Camera-debiased with ``penalty`` (a number or ``auto``; None: blind) where the images come
+        from several cameras; otherwise the neighbours are searched here only when ``auto`` needs
+        them (else by the Jaccard step).
         """
         c = self.config
         k = min(max(SEARCH, _fixed(c.k1, 0)), len(features))
-        if c.camera_penalty != 0 and has_several_cameras(cameras):
-            return debiased_neighbours(features, cameras, k, c.camera_penalty)
-        if c.camera_penalty != 0 and not self.warned_single_camera:
+        if penalty is not None and has_several_cameras(cameras):
+            return debiased_neighbours(features, cameras, k, penalty)
+        if penalty is not None and not self.warned_single_camera:
             log.info(
                 "cluster.camera_penalty: the training images come from one camera; clustering camera-blind"
             )
@@ -205,7 +262,6 @@ class PseudoLabeler:
         features: np.ndarray,
         debiased: np.ndarray,
         neighbours: tuple[np.ndarray, np.ndarray] | None,
-        size: float,
         penalty: float | None,
     ) -> tuple[ResolvedSettings, np.ndarray]:
         """``auto``'s first try: the reference's values, which fit Market-sized identities.
@@ -213,25 +269,40 @@ class PseudoLabeler:
         Camera-blind as the reference, unless a camera penalty is fixed: only a degenerate
         result makes ``auto`` derive smaller settings (and the camera penalty) from the data.
         """
-        c = self.config
-        fixed = {key: REFERENCE[key] if getattr(c, key) == AUTO else getattr(c, key) for key in REFERENCE}
-        reference = ClusterConfig(**fixed, method=c.method)
-        if c.camera_penalty == AUTO:
+        size = _identity_size(neighbours)  # recorded only
+        if self.config.camera_penalty == AUTO:
             debiased, neighbours, penalty = features, None, None
-        return self._cluster(debiased, neighbours, size, 1.0, penalty, reference)  # size: recorded only
+        return self._cluster(debiased, neighbours, size, 1.0, penalty, self._filled(REFERENCE))
+
+    def _cluster_kept(
+        self, features: np.ndarray, cameras: np.ndarray | None
+    ) -> tuple[ResolvedSettings, np.ndarray]:
+        """The kept settings on this epoch's features, their camera penalty included (None: blind)."""
+        kept, c = self.kept, self.config
+        penalty = kept.camera_penalty if c.camera_penalty == AUTO else _asked_penalty(c)
+        debiased, neighbours, used = self._neighbours(features, cameras, penalty)
+        values = {"eps": kept.eps, "min_samples": kept.min_samples, "k1": kept.k1, "k2": kept.k2}
+        return self._cluster(debiased, neighbours, kept.identity_size, 1.0, used, self._filled(values))
+
+    def _filled(self, values: dict[str, float | int]) -> ClusterConfig:
+        """The config with ``values`` in place of its ``auto`` settings: a fixed value still wins."""
+        c = self.config
+        fixed = {key: values[key] if getattr(c, key) == AUTO else getattr(c, key) for key in REFERENCE}
+        return ClusterConfig(**fixed, method=c.method)
 
     def state_dict(self) -> dict[str, Any]:
-        """The previous epoch's labels and each source's last cluster count: the guard and the stability read them."""
-        labels = self.previous_labels
+        """The previous epoch's labels (the guard and the stability read them) and the kept settings."""
+        labels, kept = self.previous_labels, self.kept
         return {
             "previous_labels": torch.from_numpy(labels) if labels is not None else None,
-            "cluster_counts": dict(self.cluster_counts),
+            "kept_settings": asdict(kept) if kept is not None else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         labels = state["previous_labels"]
         self.previous_labels = labels.numpy() if labels is not None else None
-        self.cluster_counts = dict(state.get("cluster_counts", {}))  # absent in checkpoints before it
+        kept = state.get("kept_settings")  # absent in checkpoints before it
+        self.kept = ResolvedSettings(**kept) if kept is not None else None
 
 
 def _fixed(value: int | str, default: int) -> int:
@@ -240,3 +311,16 @@ def _fixed(value: int | str, default: int) -> int:
 
 def _cluster_count(labels: np.ndarray | None) -> int | None:
     return None if labels is None else len(np.unique(labels[labels >= 0]))
+
+
+def _asked_penalty(config: ClusterConfig) -> float | str | None:
+    """The configured camera penalty, None for 0: camera-blind, as the reference."""
+    return None if config.camera_penalty == 0 else config.camera_penalty
+
+
+def _identity_size(neighbours: tuple[np.ndarray, np.ndarray]) -> float:
+    return identity_size(neighbours[0][:, :SEARCH])
+
+
+def _checks(problems: list[Collapse]) -> str:
+    return ", ".join(p.check for p in problems)

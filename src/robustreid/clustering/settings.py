@@ -1,10 +1,16 @@
-"""Clustering settings, fixed or ``auto``: the reference's values unless they fail on this data.
+"""Clustering settings, fixed or ``auto``: the reference's values until they fail on this data.
 
 Market-1501's settings (k1=30, min_samples=4, eps=0.6: :data:`REFERENCE`) fit about 17
 images per person; on a user's folder with 4 images per person they merge everyone into a
-few clusters. ``auto`` tries the reference's values first every epoch (camera-blind) and
-keeps them unless the collapse guard (``clustering/labeler.py``) finds that clustering
-degenerate. Only then does it derive each setting from the features alone, never from labels:
+few clusters. ``auto`` uses the reference's values (camera-blind) for as long as the collapse
+guard (``clustering/labeler.py``) finds their clustering sound. The first time it finds it
+degenerate, ``auto`` derives each setting from the features alone, never from labels, and
+keeps the derived settings for the rest of the run, deriving them again only when the guard
+fails those. Trying the reference's values every epoch instead made ``auto`` alternate on a
+few-images folder: they passed the guard in some epochs (merged clusters, 2-4 % as many as
+images, as on Market-1501) and failed it in others. The price, not measured yet: where the
+reference's values fail the guard in a single early epoch (the demo set did in some seeds), the
+rest of the run keeps derived settings, which split people who have many images. What is derived:
 
 * the *identity size* s: the median, over samples, of where the similarity to a
   sample's ranked neighbours drops the most (see :func:`identity_size`), among its
@@ -12,9 +18,7 @@ degenerate. Only then does it derive each setting from the features alone, never
   (benchmarks/identity_size.py), it reads 2 to 3: about one person's images in one camera,
   not the whole person (4 to 17). Settings derived from it alone make small clusters, which
   suits folders with a handful of images per person and over-splits Market-1501-sized
-  identities (11.8 mAP against the reference's 23.2); hence the reference first. Its cost:
-  on a few-images folder the reference passes the guard in some epochs (merged clusters,
-  2-4 % as many as images, as on Market-1501) and fails it in others;
+  identities (11.8 mAP against the reference's 23.2); hence the reference first;
 * ``k1`` = 2 s (clamped to 4..30), because the k-reciprocal encoding works when the
   neighbourhood reaches about twice past the true set (Market-1501: s ~ 15, k1 = 30);
   ``k2`` = k1 / 5 and ``min_samples`` = k1 / 7.5, the reference's ratios (30 / 6 / 4);
@@ -22,7 +26,8 @@ degenerate. Only then does it derive each setting from the features alone, never
   same-person pairs if identities have size s (N (s - 1) / 2); MMT- and SSG-style code
   takes the mean of a fixed share of the smallest distances instead.
 
-Any fixed value keeps working as before and wins over ``auto`` in both tries.
+Any fixed value keeps working as before and wins over ``auto``, in the reference's
+settings, the derived ones and the kept ones alike.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ K1_RANGE = (4, 30)
 K2_PER_K1 = 1 / 5
 MIN_SAMPLES_PER_K1 = 1 / 7.5
 #: The reference implementation's settings (Cluster Contrast on Market-1501): the defaults, and
-#: ``auto``'s first try every epoch
+#: ``auto``'s settings until the collapse guard first rejects them
 REFERENCE = {"eps": 0.6, "min_samples": 4, "k1": 30, "k2": 6}
 
 
@@ -53,7 +58,9 @@ class GuardConfig:
     max_drop: float = 0.5  # the cluster count falls by more than this fraction from the previous epoch
     max_outlier_share: float = 0.9  # more than this share of images are outliers
     min_clusters_per_image: float = 0.01  # fewer clusters than this times the number of images
-    retries: int = 2  # with ``auto``: after the reference fails, re-derive at most this many times
+    retries: int = (
+        2  # with ``auto``: after the reference's or the kept settings fail, re-derive at most this many times
+    )
 
 
 @dataclass
@@ -99,7 +106,7 @@ class ResolvedSettings:
     k2: int
     identity_size: float | None = None  # the estimate behind ``auto``, when one was made
     camera_penalty: float | None = None  # the penalty used, when the clustering was camera-debiased
-    auto: str | None = None  # with ``auto``: "reference" (its first try held) or "derived"
+    auto: str | None = None  # with ``auto``: "reference", "derived" (this epoch) or "kept" (derived earlier)
 
     def as_record(self) -> dict[str, float]:
         figures = {"eps": self.eps, "min_samples": self.min_samples, "k1": self.k1, "k2": self.k2}
@@ -107,6 +114,13 @@ class ResolvedSettings:
         figures |= {"auto": self.auto} if self.auto is not None else {}
         return {f"cluster_{k}": v for k, v in figures.items()} | (
             {"identity_size": self.identity_size} if self.identity_size is not None else {}
+        )
+
+    def describe(self) -> str:
+        """The settings as a log line reads them: ``k1 4 k2 1 min_samples 2 eps 0.745 camera penalty 0.08``."""
+        text = f"k1 {self.k1} k2 {self.k2} min_samples {self.min_samples} eps {self.eps:.3f}"
+        return text + (
+            f" camera penalty {self.camera_penalty:.2f}" if self.camera_penalty is not None else ""
         )
 
 

@@ -1,4 +1,5 @@
-"""Diagnostics of a pseudo-labelling: cluster counts and sizes, and agreement with ground truth.
+"""Diagnostics of a pseudo-labelling: cluster counts and sizes, how many clusters span cameras,
+and agreement with ground truth.
 
 For monitoring only: an unsupervised trainer must never feed ground truth back.
 """
@@ -41,6 +42,29 @@ def pseudo_label_stats(labels: np.ndarray, true_ids: np.ndarray | None = None) -
         stats["purity"] = _purity(labels[clustered], true_ids[clustered])
         stats["nmi"] = float(normalized_mutual_info_score(true_ids, _negatives_as_singletons(labels)))
     return stats
+
+
+def cross_camera_share(labels: np.ndarray, cameras: np.ndarray | None) -> float | None:
+    """The share of clusters (outliers excluded) whose members come from at least two cameras.
+
+    Label-free: re-identification matches people across cameras, and clusters that each
+    stay within one camera teach the model the camera rather than the person. None without
+    clusters or without two known cameras (a negative camera id is unknown and not counted).
+    """
+    labels = np.asarray(labels)
+    clustered = labels >= 0
+    if cameras is None or not clustered.any():
+        return None
+    cameras = np.asarray(cameras)
+    known = cameras >= 0
+    if len(np.unique(cameras[known])) < 2:
+        return None
+    members = clustered & known
+    cluster_cameras = np.unique(
+        np.stack([labels[members], cameras[members]]), axis=1
+    )  # (cluster, camera) pairs
+    cameras_per_cluster = np.bincount(cluster_cameras[0], minlength=labels.max() + 1)
+    return float((cameras_per_cluster[np.unique(labels[clustered])] >= 2).mean())
 
 
 def _negatives_as_singletons(ids: np.ndarray) -> np.ndarray:

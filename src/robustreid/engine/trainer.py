@@ -396,6 +396,8 @@ def format_epoch(r: dict[str, Any]) -> str:
         )
     if "cluster_camera_penalty" in r:
         text += f" | camera penalty {r['cluster_camera_penalty']:.2f}"
+    if "cross_camera_share" in r:
+        text += f" | cross_camera_share {r['cross_camera_share']:.2f}"
     if r.get("collapse"):
         text += f" | COLLAPSE: {', '.join(r['collapse'])}"
     if "stability" in r:
