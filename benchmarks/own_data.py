@@ -16,10 +16,10 @@ epoch before's (a run whose settings settle has few):
 With ``--seeds``, each case and setting is trained once per seed and reported with the
 mean and spread of its accuracy. Writes benchmarks/results/<name>.json (default
 own_data) and a docs/results.md row.
-``--resume`` reuses finished runs under runs/bench/own_data/, so a case's two runs may
+``--resume`` reuses finished runs under runs/bench/<name>/, so a case's two runs may
 be made by separate invocations (``--settings fixed``, then ``--settings fixed auto``).
 It reads back whatever finished run the folder holds, whichever code made it: after a
-change to the clustering, train again without it.
+change to the clustering, use a new ``--name`` or train again without it.
 
     python benchmarks/own_data.py --seeds 1 2 3
     python benchmarks/own_data.py --name own_data_market1501 --cases market1501 \
@@ -103,13 +103,12 @@ SETTINGS_KEYS = ("cluster_auto", "cluster_k1", "cluster_k2", "cluster_min_sample
 LAST_SETTLING_EPOCH = 2
 
 
-def run_case(case: str, settings: str, seed: int, market_root: str | None, resume: bool) -> dict:
+def run_case(name: str, case: str, settings: str, seed: int, market_root: str | None, resume: bool) -> dict:
     """Train one case with ``fixed``, ``auto`` or ``derived_fixed`` settings and one seed; its before/after figures."""
     config, overrides, fixed = CASES[case]
     clustering = {"fixed": fixed, "auto": AUTO_SETTINGS, "derived_fixed": DERIVED_FIXED.get(case)}[settings]
     root = [f"data.root={market_root}"] if case == "market1501" else []
-    # seed 1 keeps the folder name of the runs made before there were seeds, so --resume finds them
-    output = RunDir(f"runs/bench/own_data/{case}_{settings}" + (f"_seed{seed}" if seed != 1 else ""))
+    output = RunDir(f"runs/bench/{name}/{case}_{settings}_seed{seed}")
     cfg = load_config(
         config,
         [
@@ -184,7 +183,10 @@ def main() -> None:
     results = {
         case: {
             settings: over_seeds(
-                [run_case(case, settings, seed, args.market_root, args.resume) for seed in args.seeds]
+                [
+                    run_case(args.name, case, settings, seed, args.market_root, args.resume)
+                    for seed in args.seeds
+                ]
             )
             for settings in args.settings
         }
