@@ -24,6 +24,19 @@ def blobs(
     return unit_rows(features[order]), ids[order]
 
 
+def identities(n: int, dim: int = 64, spread: float = 0.6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Unit features of people with 5 to 40 images each, in look-alike triples whose centres share
+    a common part, shuffled: (features, ids). The structure the approximate search must keep."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(5, 41, size=n // 5 + 1)
+    ids = np.repeat(np.arange(len(sizes)), sizes)[:n]
+    looks = unit_rows(rng.standard_normal((len(sizes) // 3 + 1, dim)))[np.arange(len(sizes)) // 3]
+    centres = unit_rows(looks + unit_rows(rng.standard_normal((len(sizes), dim))))
+    features = unit_rows(centres[ids] + spread * rng.standard_normal((n, dim)) / np.sqrt(dim))
+    order = rng.permutation(n)
+    return features[order], ids[order]
+
+
 def doubled(features: np.ndarray, seed: int = 0) -> np.ndarray:
     """Every row twice, shuffled: pairs at distance exactly 0.
 
@@ -47,6 +60,12 @@ FEATURE_SETS = {
 def make_blobs():
     """The :func:`blobs` generator, for tests that need their own sets."""
     return blobs
+
+
+@pytest.fixture
+def planted_identities():
+    """The :func:`identities` generator."""
+    return identities
 
 
 @pytest.fixture
