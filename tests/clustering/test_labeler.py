@@ -12,6 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from robustreid.clustering import ClusterConfig, GuardConfig, PseudoLabeler, collapse_problems
 from robustreid.clustering.camera_bias import auto_penalty
+from robustreid.clustering.neighbours import knn
 from robustreid.clustering.pseudo_labels import jaccard_distance
 from robustreid.errors import ConfigError
 
@@ -210,3 +211,32 @@ def test_stability_compares_consecutive_epochs_and_survives_a_resume():
 def test_only_numbers_or_auto_are_accepted():
     with pytest.raises(ConfigError, match="cluster.eps must be a number or 'auto'"):
         ClusterConfig(eps="large")
+
+
+def test_approximate_neighbours_give_the_labels_of_exact_ones(planted_identities):
+    features, ids = planted_identities(6000)
+    exact, _ = PseudoLabeler(ClusterConfig(knn="exact"))(features)
+    approximate, _ = PseudoLabeler(ClusterConfig(knn="approximate"))(features)
+    assert adjusted_rand_score(exact, approximate) >= 0.99  # measured 0.9997
+    assert adjusted_rand_score(ids, exact) > 0.9
+
+
+def test_every_search_of_the_labeler_is_its_own_with_the_configured_backend(monkeypatch):
+    """The reference's, the derived and the camera-debiased clusterings all search through the labeler
+    (which torchrun's ranks share); the Jaccard step never searches by itself."""
+    chain, _ = chained(people=100, per_person=6)  # the reference fails: settings are derived
+    cameras = np.random.default_rng(0).integers(0, 2, size=len(chain))
+    backends = []
+
+    def recording(features, k, backend):
+        backends.append(backend)
+        return knn(features, k, backend)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the Jaccard step searched by itself")
+
+    monkeypatch.setattr("robustreid.clustering.jaccard_sparse.knn", refused)
+    labeler = PseudoLabeler(replace(AUTO, camera_penalty="auto", knn="approximate"), search=recording)
+    assert labeler(chain, cameras)[1]["cluster_auto"] == "derived"
+    assert labeler(chain, cameras)[1]["cluster_auto"] == "kept"
+    assert len(backends) >= 3 and set(backends) == {"ivf"}

@@ -20,9 +20,11 @@ two steps that use no identity labels:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from robustreid.clustering.neighbours import knn
+from robustreid.clustering.neighbours import Neighbours, knn
 from robustreid.clustering.settings import AUTO
 
 #: ``auto`` tries these penalties, smallest first (cosine similarity units).
@@ -80,10 +82,18 @@ def auto_penalty(candidates: tuple[np.ndarray, np.ndarray], cameras: np.ndarray)
 
 
 def debiased_neighbours(
-    features: np.ndarray, cameras: np.ndarray, k: int, penalty: float | str
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], float]:
-    """(centred features, their ``k`` camera-penalised neighbours, the penalty used)."""
+    features: np.ndarray,
+    cameras: np.ndarray,
+    k: int,
+    penalty: float | str,
+    search: Callable[[np.ndarray, int], Neighbours] = knn,
+) -> tuple[np.ndarray, Neighbours, float]:
+    """(centred features, their ``k`` camera-penalised neighbours, the penalty used).
+
+    ``search(features, k)`` finds the candidates (the labeler passes its own, which may be
+    approximate or shared by the ranks).
+    """
     centred = centre_per_camera(features, cameras)
-    candidates = knn(centred, min(len(centred), CANDIDATES_PER_NEIGHBOUR * k))
+    candidates = search(centred, min(len(centred), CANDIDATES_PER_NEIGHBOUR * k))
     used = auto_penalty(candidates, cameras) if penalty == AUTO else float(penalty)
     return centred, penalised_neighbours(candidates, cameras, k, used), used

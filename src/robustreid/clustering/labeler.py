@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from robustreid.clustering.camera_bias import debiased_neighbours, has_several_cameras
-from robustreid.clustering.neighbours import knn
+from robustreid.clustering.neighbours import KnnFunction, Neighbours, backend_for, knn
 from robustreid.clustering.pseudo_labels import dbscan_labels, jaccard_distance
 from robustreid.clustering.settings import (
     AUTO,
@@ -119,10 +119,17 @@ def collapse_problems(
 
 
 class PseudoLabeler:
-    """Features (N, D) -> pseudo-labels (N,), -1 for outliers, with the figures of how they were made."""
+    """Features (N, D) -> pseudo-labels (N,), -1 for outliers, with the figures of how they were made.
 
-    def __init__(self, config: ClusterConfig | None = None) -> None:
+    Every neighbour search goes through ``search`` (:func:`~robustreid.clustering.neighbours.knn`'s
+    signature), exact or approximate as ``cluster.knn`` asks. Under torchrun the trainer passes
+    the search that the ranks share, and every rank runs the labeler: what follows the search
+    is deterministic, so the ranks find the same labels.
+    """
+
+    def __init__(self, config: ClusterConfig | None = None, search: KnnFunction = knn) -> None:
         self.config = config or ClusterConfig()
+        self.search = search
         self.previous_labels: np.ndarray | None = None
         #: with ``auto``: the derived settings used since the guard first rejected the reference's
         self.kept: ResolvedSettings | None = None
@@ -184,7 +191,7 @@ class PseudoLabeler:
     def _derive(
         self,
         features: np.ndarray,
-        neighbours: tuple[np.ndarray, np.ndarray] | None,
+        neighbours: Neighbours,
         penalty: float | None,
     ) -> tuple[ResolvedSettings, np.ndarray, list[Collapse]]:
         """Settings from the identity size, derived again in the direction that fixes each failure
@@ -222,28 +229,35 @@ class PseudoLabeler:
 
     def _neighbours(
         self, features: np.ndarray, cameras: np.ndarray | None, penalty: float | str | None
-    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None, float | None]:
+    ) -> tuple[np.ndarray, Neighbours, float | None]:
         """The features to cluster, their ranked neighbours and the camera penalty used (None: blind).
 
         Camera-debiased with ``penalty`` (a number or ``auto``; None: blind) where the images come
-        from several cameras; otherwise the neighbours are searched here only when ``auto`` needs
-        them (else by the Jaccard step).
+        from several cameras. The neighbours are searched here, never by the Jaccard step, so
+        that every search is the labeler's own (shared by the ranks under torchrun).
         """
-        c = self.config
-        k = min(max(SEARCH, _fixed(c.k1, 0)), len(features))
+        k = self._search_width(len(features))
         if penalty is not None and has_several_cameras(cameras):
-            return debiased_neighbours(features, cameras, k, penalty)
+            return debiased_neighbours(features, cameras, k, penalty, self._search)
         if penalty is not None and not self.warned_single_camera:
             log.info(
                 "cluster.camera_penalty: the training images come from one camera; clustering camera-blind"
             )
             self.warned_single_camera = True
-        return features, knn(features, k) if c.any_auto else None, None
+        return features, self._search(features, k), None
+
+    def _search_width(self, n: int) -> int:
+        """Neighbours searched per sample: enough for ``auto``'s identity size and for the largest k1."""
+        return min(max(SEARCH, _fixed(self.config.k1, 0)), n)
+
+    def _search(self, features: np.ndarray, k: int) -> Neighbours:
+        """``features``' ``k`` nearest neighbours, exact or approximate as ``cluster.knn`` asks for their number."""
+        return self.search(features, k, backend_for(self.config.knn, len(features)))
 
     def _cluster(
         self,
         features: np.ndarray,
-        neighbours: tuple[np.ndarray, np.ndarray] | None,
+        neighbours: Neighbours,
         size: float | None,
         eps_scale: float,
         camera_penalty: float | None,
@@ -261,7 +275,7 @@ class PseudoLabeler:
         self,
         features: np.ndarray,
         debiased: np.ndarray,
-        neighbours: tuple[np.ndarray, np.ndarray] | None,
+        neighbours: Neighbours,
         penalty: float | None,
     ) -> tuple[ResolvedSettings, np.ndarray]:
         """``auto``'s first try: the reference's values, which fit Market-sized identities.
@@ -270,8 +284,9 @@ class PseudoLabeler:
         result makes ``auto`` derive smaller settings (and the camera penalty) from the data.
         """
         size = _identity_size(neighbours)  # recorded only
-        if self.config.camera_penalty == AUTO:
-            debiased, neighbours, penalty = features, None, None
+        if self.config.camera_penalty == AUTO and penalty is not None:
+            debiased, penalty = features, None
+            neighbours = self._search(features, self._search_width(len(features)))
         return self._cluster(debiased, neighbours, size, 1.0, penalty, self._filled(REFERENCE))
 
     def _cluster_kept(
@@ -318,7 +333,7 @@ def _asked_penalty(config: ClusterConfig) -> float | str | None:
     return None if config.camera_penalty == 0 else config.camera_penalty
 
 
-def _identity_size(neighbours: tuple[np.ndarray, np.ndarray]) -> float:
+def _identity_size(neighbours: Neighbours) -> float:
     return identity_size(neighbours[0][:, :SEARCH])
 
 

@@ -72,6 +72,9 @@ class ClusterConfig:
     k1: int | str = REFERENCE["k1"]
     k2: int | str = REFERENCE["k2"]
     method: str = "sparse"  # sparse | dense (the step-by-step oracle, small N only)
+    # exact | approximate (a faiss IVF index, recall >= 0.99) | auto (approximate above
+    # APPROXIMATE_ABOVE samples): how the neighbours are searched (clustering/neighbours.py)
+    knn: str = "auto"
     # with camera ids: lower same-camera similarities by this much when ranking neighbours, after
     # centring each camera's features (clustering/camera_bias.py); 0 = camera-blind, as the reference
     camera_penalty: float | int | str = 0.0  # an int (0) is a float too
