@@ -63,7 +63,7 @@ def test_dbscan_graph_keeps_explicit_zeros_and_drops_pairs_beyond_eps():
 def test_sparse_method_refuses_eps_at_or_above_one(make_blobs):
     with pytest.raises(ValueError, match=r"eps=1.0 must be in \(0, 1\) with method=sparse"):
         cluster_pseudo_labels(make_blobs(n_ids=3, per_id=5, spread=0.5)[0], eps=1.0)
-    with pytest.raises(ValueError, match="unknown cluster.method 'hnsw'; choose sparse or dense"):
+    with pytest.raises(ValueError, match="unknown cluster.method 'hnsw'; choose sparse, dense, infomap"):
         cluster_pseudo_labels(make_blobs(n_ids=3, per_id=5, spread=0.5)[0], method="hnsw")
 
 

@@ -19,7 +19,7 @@ from robustreid.memory.strategies import MEMORY_UPDATE, update_by_every_sample
         ("model.backbone=resnet18", "efficientnet_lite0, efficientnet_lite2, resnet50"),
         ("model.pooling=max", "avg, gem"),
         ("model.last_stride=3", "1, 2"),
-        ("cluster.method=fast", "sparse, dense"),
+        ("cluster.method=fast", "sparse, dense, infomap"),
         ("cluster.knn=aproximate", "exact, approximate, auto"),
         ("memory.init=median", "csa, mean, mean+saa"),
         ("memory.update=hsp", "gated, hard, hps, hps_gated, mean"),

@@ -39,7 +39,7 @@ import torch
 
 from robustreid.clustering.camera_bias import debiased_neighbours, has_several_cameras
 from robustreid.clustering.neighbours import KnnFunction, Neighbours, backend_for, knn
-from robustreid.clustering.pseudo_labels import dbscan_labels, jaccard_distance
+from robustreid.clustering.pseudo_labels import graph_labels, jaccard_distance
 from robustreid.clustering.settings import (
     AUTO,
     REFERENCE,
@@ -269,7 +269,7 @@ class PseudoLabeler:
         pairs = upper_pair_distances(distances) if c.eps == AUTO else None
         eps = float(c.eps) if c.eps != AUTO else eps_from_distances(pairs, len(features), size, eps_scale)
         settings = ResolvedSettings(eps, min_samples, k1, k2, size, camera_penalty)
-        return settings, dbscan_labels(distances, eps, min_samples)
+        return settings, graph_labels(distances, eps, min_samples, c.method)
 
     def _cluster_with_reference(
         self,

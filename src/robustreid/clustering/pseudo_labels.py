@@ -1,4 +1,4 @@
-"""Pseudo-labels for cluster contrast: k-reciprocal Jaccard distance, then DBSCAN."""
+"""Pseudo-labels for cluster contrast: k-reciprocal Jaccard distance, then DBSCAN (or InfoMap)."""
 
 from __future__ import annotations
 
@@ -9,34 +9,39 @@ import scipy.sparse as sp
 from sklearn.cluster import DBSCAN
 
 from robustreid.clustering._features import FeatureArray
+from robustreid.clustering.communities import infomap_labels
 from robustreid.clustering.jaccard_dense import jaccard_distance_dense
 from robustreid.clustering.jaccard_sparse import jaccard_distance_sparse
-from robustreid.clustering.neighbours import KnnBackend
+from robustreid.clustering.neighbours import KnnBackend, Neighbours
 from robustreid.clustering.settings import ClusterConfig
 from robustreid.errors import ConfigError
 
-DistanceMethod = Literal["sparse", "dense"]
-DISTANCE_METHODS: tuple[str, ...] = get_args(DistanceMethod)
+#: ``cluster.method``: the sparse Jaccard graph or the dense oracle's matrix, clustered by DBSCAN;
+#: or the sparse graph's communities (InfoMap)
+ClusterMethod = Literal["sparse", "dense", "infomap"]
+CLUSTER_METHODS: tuple[str, ...] = get_args(ClusterMethod)
 
 
 def jaccard_distance(
     features: FeatureArray,
     k1: int,
     k2: int,
-    method: DistanceMethod = ClusterConfig.method,
-    neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+    method: ClusterMethod = ClusterConfig.method,
+    neighbours: Neighbours | None = None,
     knn_backend: KnnBackend = "auto",
 ) -> np.ndarray | sp.csr_matrix:
     """The k-reciprocal Jaccard distance by ``method``: the one place that picks the sparse or the dense path.
 
+    InfoMap reads the sparse graph.
+
     ``neighbours`` (ranked, as :func:`~robustreid.clustering.neighbours.knn` returns them)
     spare the sparse path its own search; the dense path ranks by itself.
     """
-    if method == "sparse":
+    if method in ("sparse", "infomap"):
         return jaccard_distance_sparse(features, k1, k2, knn_backend, neighbours=neighbours)
     if method == "dense":
         return jaccard_distance_dense(features, k1, k2)
-    raise ConfigError(f"unknown cluster.method {method!r}; choose {' or '.join(DISTANCE_METHODS)}")
+    raise ConfigError(f"unknown cluster.method {method!r}; choose {', '.join(CLUSTER_METHODS)}")
 
 
 def eps_requirement(eps: float, method: str, method_key: str = "method") -> str | None:
@@ -44,12 +49,13 @@ def eps_requirement(eps: float, method: str, method_key: str = "method") -> str 
 
     The sparse Jaccard graph stores only the pairs closer than 1 and scikit-learn reads a
     missing pair as "not a neighbour", so an eps of 1 or more would miss pairs that the
-    dense matrix links; below 1 both give the same labels. ``method_key`` is how the
-    caller spells the method's setting (``cluster.method`` in a config).
+    dense matrix links; below 1 both give the same labels. InfoMap links the sparse graph's
+    pairs within eps, which must be below 1 too. ``method_key`` is how the caller spells the
+    method's setting (``cluster.method`` in a config).
     """
-    if method == "sparse" and not 0 < eps < 1:
+    if method != "dense" and not 0 < eps < 1:
         return (
-            f"in (0, 1) with {method_key}=sparse, whose Jaccard graph omits pairs at distance 1 "
+            f"in (0, 1) with {method_key}={method}, whose Jaccard graph omits pairs at distance 1 "
             f"(use {method_key}=dense for a larger eps)"
         )
     return None if eps > 0 else "> 0"
@@ -61,13 +67,13 @@ def cluster_pseudo_labels(
     min_samples: int = ClusterConfig.min_samples,
     k1: int = ClusterConfig.k1,
     k2: int = ClusterConfig.k2,
-    method: DistanceMethod = ClusterConfig.method,
+    method: ClusterMethod = ClusterConfig.method,
     knn_backend: KnnBackend = "auto",
 ) -> np.ndarray:
     """Cluster L2-normalised features; return int64 labels 0..C-1, and -1 for outliers.
 
     k-reciprocal Jaccard distance (``k1``, ``k2``), then DBSCAN (``eps``,
-    ``min_samples``), as in cluster contrast.
+    ``min_samples``), as in cluster contrast; or InfoMap (``method="infomap"``).
 
     Fixed settings only; :class:`robustreid.clustering.labeler.PseudoLabeler` adds
     ``auto`` settings and the collapse guard. ``method="sparse"`` (default) never allocates an N x N array;
@@ -75,6 +81,18 @@ def cluster_pseudo_labels(
     Both give the same labels.
     """
     distances = jaccard_distance(features, k1, k2, method, knn_backend=knn_backend)
+    return graph_labels(distances, eps, min_samples, method)
+
+
+def graph_labels(
+    distances: np.ndarray | sp.csr_matrix, eps: float, min_samples: int, method: ClusterMethod
+) -> np.ndarray:
+    """The clusters of a Jaccard distance: InfoMap's communities for ``method="infomap"``, else DBSCAN's."""
+    if method == "infomap":
+        problem = eps_requirement(eps, method)
+        if problem is not None:
+            raise ConfigError(f"eps={eps} must be {problem}")
+        return infomap_labels(distances, eps)
     return dbscan_labels(distances, eps, min_samples)
 
 

@@ -71,7 +71,9 @@ class ClusterConfig:
     min_samples: int | str = REFERENCE["min_samples"]
     k1: int | str = REFERENCE["k1"]
     k2: int | str = REFERENCE["k2"]
-    method: str = "sparse"  # sparse | dense (the step-by-step oracle, small N only)
+    # sparse | dense (the step-by-step oracle, small N only) | infomap (InfoMap communities of the
+    # sparse Jaccard graph's pairs within eps instead of DBSCAN; clustering/communities.py)
+    method: str = "sparse"
     # exact | approximate (a faiss IVF index, recall >= 0.99) | auto (approximate above
     # APPROXIMATE_ABOVE samples): how the neighbours are searched (clustering/neighbours.py)
     knn: str = "auto"

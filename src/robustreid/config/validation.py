@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from robustreid.clustering.neighbours import KNN_SEARCHES
-from robustreid.clustering.pseudo_labels import DISTANCE_METHODS, eps_requirement
+from robustreid.clustering.pseudo_labels import CLUSTER_METHODS, eps_requirement
 from robustreid.data import DATASETS
 from robustreid.errors import ConfigError
 from robustreid.memory.estimators import ESTIMATORS
@@ -106,7 +106,7 @@ CHOICES: tuple[Rule, ...] = (
     one_of("model.backbone", BACKBONES),
     one_of("model.pooling", POOLINGS),
     one_of("model.last_stride", LAST_STRIDES),
-    one_of("cluster.method", DISTANCE_METHODS),
+    one_of("cluster.method", CLUSTER_METHODS),
     one_of("cluster.knn", KNN_SEARCHES),
     one_of("memory.init", PROTOTYPE_INIT),
     one_of("memory.update", MEMORY_UPDATE),
