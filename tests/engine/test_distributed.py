@@ -36,6 +36,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from robustreid.clustering import ClusterConfig, PseudoLabeler, knn
+from robustreid.clustering.neighbours import backend_for
 from robustreid.config import load_config
 from robustreid.data import load_dataset
 from robustreid.distributed import (
@@ -47,6 +49,7 @@ from robustreid.distributed import (
     per_device_batch,
     ranks_per_bn_group,
     shard,
+    sharded_knn,
     share,
     training,
 )
@@ -168,6 +171,46 @@ def test_group_batchnorm_over_two_processes_equals_batchnorm_over_the_whole_batc
         torch.testing.assert_close(r["var"], layer.running_var)
     # each rank's weight gradient is its own samples' share of the whole batch's
     torch.testing.assert_close(ranks[0]["weight_grad"] + ranks[1]["weight_grad"], layer.weight.grad)
+
+
+def _identities(n: int = 1501, people: int = 60, dim: int = 32) -> np.ndarray:
+    """Seeded unit features of people around random centres (an odd count: the ranks' shares differ)."""
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((people, dim))[rng.integers(0, people, n)] + 0.6 * rng.standard_normal(
+        (n, dim)
+    )
+    return (features / np.linalg.norm(features, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _labelling(search) -> dict[str, np.ndarray]:
+    """Each ``cluster.knn``'s neighbours and pseudo-labels of :func:`_identities`, searched by ``search``."""
+    features, seen = _identities(), {}
+    for knn_setting in ("exact", "approximate"):
+        similarities, indices = search(features, 30, backend_for(knn_setting, len(features)))
+        labels, _ = PseudoLabeler(ClusterConfig(knn=knn_setting), search=search)(features)
+        seen |= {f"{knn_setting}_similarities": similarities, f"{knn_setting}_indices": indices}
+        seen[f"{knn_setting}_labels"] = labels
+    return seen
+
+
+def _labelling_worker(rank: int, size: int, port: int, out: Path) -> None:
+    _join_world(rank, size, port)
+    dist.init_process_group("gloo")
+    np.savez(out / f"rank{rank}.npz", **_labelling(sharded_knn))
+    dist.destroy_process_group()
+
+
+def test_two_processes_share_the_knn_search_and_find_the_neighbours_and_labels_of_one(tmp_path):
+    _spawn(_labelling_worker, 2, tmp_path)
+    alone = _labelling(knn)
+    assert len(np.unique(alone["exact_labels"])) > 30
+    for rank in range(2):
+        together = np.load(tmp_path / f"rank{rank}.npz")
+        for key, expected in alone.items():
+            if key.endswith("similarities"):
+                np.testing.assert_allclose(together[key], expected, atol=1e-6, err_msg=key)
+            else:
+                np.testing.assert_array_equal(together[key], expected, err_msg=key)
 
 
 @contextmanager

@@ -4,7 +4,9 @@ How each phase of an epoch is distributed (docs/scaling.md has the costs):
 
 * feature extraction: each rank extracts a contiguous shard of the images, the shards
   are gathered in rank order, i.e. in data set order;
-* pseudo-labels: computed once on rank 0 from the gathered features and broadcast;
+* pseudo-labels: every rank labels the gathered features; the kNN search, which dominates
+  at scale, is split over the ranks by rows and its lists all-gathered (:mod:`.neighbours`),
+  and the rest (Jaccard distance, DBSCAN) is deterministic, so every rank finds rank 0's labels;
 * memory initialisation: run on every rank, then rank 0's memory is broadcast;
 * training: every rank loads and augments the same global P x K batch, from rank 0's
   random state, and trains on its contiguous slice; the loss is computed on the gathered batch and the memory is
@@ -25,6 +27,7 @@ from robustreid.distributed.collectives import (
     gather_rows_with_grad,
     on_cpu,
 )
+from robustreid.distributed.neighbours import sharded_knn
 from robustreid.distributed.training import (
     broadcast_memory,
     local_rows,
@@ -64,6 +67,7 @@ __all__ = [
     "same_random_state",
     "shard",
     "share",
+    "sharded_knn",
     "synchronise_batchnorm",
     "wrap_for_training",
 ]

@@ -104,8 +104,8 @@ def local_rows(batch: torch.Tensor) -> torch.Tensor:
 def same_random_state() -> None:
     """Rank 0's random state on every rank, so that every rank draws the same augmentation.
 
-    All ranks start from one seed, but rank 0 alone clusters, evaluates and runs the
-    observers, which may draw random numbers; re-sharing the state before each epoch's
+    All ranks start from one seed, but rank 0 alone evaluates and runs the observers,
+    which may draw random numbers; re-sharing the state before each epoch's
     training keeps the ranks' draws, and so their global batches, identical.
     """
     if current_world().distributed:

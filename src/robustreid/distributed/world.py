@@ -24,9 +24,10 @@ from robustreid.utils.runtime import resolve_device
 
 log = logging.getLogger("robustreid")
 
-#: How long a collective waits for the slowest rank. Rank 0 alone clusters and evaluates
-#: while the others wait in a broadcast or barrier: clustering 1M images takes about
-#: 2 hours on a CPU (docs/scaling.md), far beyond PyTorch's 10-30 minute default.
+#: How long a collective waits for the slowest rank. Rank 0 alone evaluates while the others
+#: wait in a barrier, and the ranks meet in the kNN's gather only once each has searched its
+#: rows: an exact search of 1M images took about 2 hours on one CPU process (docs/scaling.md),
+#: far beyond PyTorch's 10-30 minute default.
 COLLECTIVE_TIMEOUT = timedelta(hours=3)
 
 
@@ -40,7 +41,7 @@ class World:
 
     @property
     def is_main(self) -> bool:
-        """Rank 0 is the one process that clusters, evaluates and writes the run folder."""
+        """Rank 0 is the one process that evaluates and writes the run folder."""
         return self.rank == 0
 
     @property

@@ -17,7 +17,7 @@ from robustreid.clustering import ClusterConfig, PseudoLabeler
 from robustreid.config import DataConfig, OptimConfig, TrainConfig
 from robustreid.data import load_dataset
 from robustreid.data.base import ReidDataset
-from robustreid.distributed import prepare_batchnorm, process_device
+from robustreid.distributed import prepare_batchnorm, process_device, sharded_knn
 from robustreid.engine.observers import EpochObserver, GroundTruthDiagnostics, RunPictures
 from robustreid.engine.run_dir import RunDir
 from robustreid.engine.trainer import Trainer, TrainImages
@@ -82,7 +82,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig) -> tor
 
 
 def build_clusterer(cluster: ClusterConfig) -> PseudoLabeler:
-    return PseudoLabeler(cluster)
+    """A labeler whose kNN search is shared by the ranks under torchrun (every rank runs it)."""
+    return PseudoLabeler(cluster, search=sharded_knn)
 
 
 def build_observers(dataset: ReidDataset, run_dir: RunDir, camera_filter: bool) -> list[EpochObserver]:

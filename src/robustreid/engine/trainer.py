@@ -11,8 +11,9 @@ clusterer), so a Python user can train without any config file;
 :func:`robustreid.engine.builder.build_trainer` makes them from a config.
 
 Under torchrun the same loop runs on every process (see :mod:`robustreid.distributed`):
-each extracts a shard of the images and trains on a slice of the global batch, rank 0
-clusters, evaluates and writes the run folder, and the others wait for it.
+each extracts a shard of the images, labels them all (searching the neighbours of its share
+of them) and trains on a slice of the global batch; rank 0 evaluates and writes the run
+folder, and the others wait for it.
 """
 
 from __future__ import annotations
@@ -181,9 +182,8 @@ class Trainer:
                 )
             )
         with _timed(record, "time_cluster"):
-            labels, clustering = from_rank0(
-                lambda: self.clusterer(features.numpy(), self.images.train_camids)
-            )
+            # on every rank: its kNN search is shared by the ranks (distributed/neighbours.py)
+            labels, clustering = self.clusterer(features.numpy(), self.images.train_camids)
         record.update(pseudo_label_stats(labels), **clustering)
         record.update(self._notify("on_clustered", epoch, features, labels))
         with _timed(record, "time_train"):
