@@ -46,8 +46,8 @@ log = logging.getLogger("robustreid")
 
 KnnBackend = Literal["auto", "faiss", "torch", "ivf"]
 #: ``cluster.knn``: how the neighbours are searched.
-KnnSearch = Literal["exact", "approximate", "auto"]
-KNN_SEARCHES: tuple[str, ...] = get_args(KnnSearch)
+KnnSetting = Literal["exact", "approximate", "auto"]
+KNN_SETTINGS: tuple[str, ...] = get_args(KnnSetting)
 Neighbours = tuple[np.ndarray, np.ndarray]
 Rows = np.ndarray | slice
 #: :func:`knn`'s signature ``(features, k, backend)``: how a caller lets another function search,
@@ -82,7 +82,8 @@ def knn(
     Returns ``(similarities, indices)``, both ``(N, k)``: float32 cosine
     similarities sorted in decreasing order and their int64 row indices. A row
     normally finds itself first; exact duplicates may come in any order.
-    ``rows`` (indices or a slice) searches only those rows' neighbours, among all rows.
+    ``rows`` (indices or a slice) searches only those rows' neighbours, among all rows:
+    one result row per query row.
     """
     x = normalized_features(features)
     n = x.shape[0]
@@ -100,15 +101,15 @@ def knn(
     return _torch_rows_knn(x, _query_rows(n, rows), k, block_size)
 
 
-def backend_for(search: str, n: int) -> KnnBackend:
+def backend_for(setting: str, n: int) -> KnnBackend:
     """The backend that ``cluster.knn`` asks for at ``n`` samples: ``ivf`` or the exact ``auto``.
 
     ``auto`` stays exact where faiss has a GPU: the approximate index runs on the CPU,
     and an exact GPU search of a million samples takes minutes.
     """
-    if search not in KNN_SEARCHES:
-        raise ConfigError(f"unknown cluster.knn {search!r}; choose {', '.join(KNN_SEARCHES)}")
-    if search == "approximate" or (search == "auto" and n > APPROXIMATE_ABOVE and not _faiss_has_gpu()):
+    if setting not in KNN_SETTINGS:
+        raise ConfigError(f"unknown cluster.knn {setting!r}; choose {', '.join(KNN_SETTINGS)}")
+    if setting == "approximate" or (setting == "auto" and n > APPROXIMATE_ABOVE and not _faiss_has_gpu()):
         return "ivf"
     return "auto"
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from robustreid.clustering.neighbours import KNN_SEARCHES
+from robustreid.clustering.neighbours import KNN_SETTINGS
 from robustreid.clustering.pseudo_labels import CLUSTER_METHODS, eps_requirement
 from robustreid.data import DATASETS
 from robustreid.errors import ConfigError
@@ -107,7 +107,7 @@ CHOICES: tuple[Rule, ...] = (
     one_of("model.pooling", POOLINGS),
     one_of("model.last_stride", LAST_STRIDES),
     one_of("cluster.method", CLUSTER_METHODS),
-    one_of("cluster.knn", KNN_SEARCHES),
+    one_of("cluster.knn", KNN_SETTINGS),
     one_of("memory.init", PROTOTYPE_INIT),
     one_of("memory.update", MEMORY_UPDATE),
     one_of("memory.reliability", RELIABILITY_GROUPS),
