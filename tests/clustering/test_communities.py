@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -40,3 +42,12 @@ def test_infomap_needs_an_eps_below_one():
     with pytest.raises(ConfigError, match=r"with cluster.method=infomap, whose Jaccard graph omits"):
         load_config(None, ["cluster.method=infomap", "cluster.eps=1.0"])
     assert load_config(None, ["cluster.method=infomap"]).cluster.method == "infomap"
+
+
+def test_without_the_infomap_package_the_config_fails_naming_the_extra(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "infomap" else real_find_spec(name, *a)
+    )
+    with pytest.raises(ConfigError, match=r"pip install 'robustreid\[infomap\]'"):
+        ClusterConfig(method="infomap")

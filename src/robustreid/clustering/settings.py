@@ -32,6 +32,7 @@ settings, the derived ones and the kept ones alike.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,6 +95,10 @@ class ClusterConfig:
         if self.camera_penalty != 0 and self.method == "dense":
             raise ConfigError(
                 "cluster.camera_penalty needs cluster.method=sparse: the dense oracle ranks by itself"
+            )
+        if self.method == "infomap" and importlib.util.find_spec("infomap") is None:
+            raise ConfigError(
+                "cluster.method=infomap needs the infomap package: pip install 'robustreid[infomap]'"
             )
 
     @property

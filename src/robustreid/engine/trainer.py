@@ -182,8 +182,10 @@ class Trainer:
                 )
             )
         with _timed(record, "time_cluster"):
-            # on every rank: its kNN search is shared by the ranks (distributed/neighbours.py)
-            labels, clustering = self.clusterer(features.numpy(), self.images.train_camids)
+            # on every rank: its kNN search is shared by the ranks (distributed/neighbours.py); rank 0's
+            # labels are then sent to all, so that a rounding difference between hosts cannot split them
+            labelled = self.clusterer(features.numpy(), self.images.train_camids)
+            labels, clustering = from_rank0(lambda: labelled)
         record.update(pseudo_label_stats(labels), **clustering)
         record.update(self._notify("on_clustered", epoch, features, labels))
         with _timed(record, "time_train"):
