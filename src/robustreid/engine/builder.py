@@ -15,7 +15,7 @@ import torch
 
 from robustreid.clustering import ClusterConfig, PseudoLabeler
 from robustreid.config import DataConfig, OptimConfig, TrainConfig
-from robustreid.data import load_dataset
+from robustreid.data import every_nth_identity, load_dataset
 from robustreid.data.base import ReidDataset
 from robustreid.distributed import prepare_batchnorm, process_device
 from robustreid.engine.observers import EpochObserver, GroundTruthDiagnostics, RunPictures
@@ -67,7 +67,7 @@ def build_trainer(
 
 
 def build_dataset(data: DataConfig) -> ReidDataset:
-    return load_dataset(data.name, data.root, **data.options)
+    return every_nth_identity(load_dataset(data.name, data.root, **data.options), data.identity_stride)
 
 
 def build_optimizer(model: ReidModel, optim: OptimConfig) -> torch.optim.Optimizer:
