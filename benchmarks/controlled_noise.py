@@ -1,4 +1,4 @@
-"""Memory variants against clustering mistakes planted at known rates, on fixed pseudo-labels.
+r"""Memory variants against clustering mistakes planted at known rates, on fixed pseudo-labels.
 
 The robust memory claims robustness to clustering mistakes; on Market-1501's CPU
 protocol clusters are so mixed (purity 0.40-0.47) that the claim is never tested where
