@@ -42,7 +42,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mean_and_spread, write_result  # noqa: E402
-from robustreid.config import load_config  # noqa: E402
+from robustreid.clustering import Clusterer  # noqa: E402
+from robustreid.config import TrainConfig, load_config  # noqa: E402
 from robustreid.config.variants import NAMED_VARIANTS, VARIANTS  # noqa: E402
 from robustreid.engine.run import train_and_report  # noqa: E402
 from robustreid.engine.run_dir import RunDir  # noqa: E402
@@ -62,18 +63,30 @@ def run_variant(name: str, config: str, variant: str, seed: int, overrides: list
 
     With ``resume`` a finished run in its folder is read back, an interrupted one continues.
     """
-    cfg = load_config(
-        config,
-        [
-            *overrides,
-            *VARIANTS[variant],
-            f"seed={seed}",
-            f"output_dir=runs/bench/{name}/{variant}_seed{seed}",
-        ],
-    )
+    cfg = variant_config(config, variant, seed, overrides, f"runs/bench/{name}/{variant}_seed{seed}")
+    return last_epoch_figures(train_unless_finished(cfg, resume), seed)
+
+
+def variant_config(
+    config: str, variant: str, seed: int, overrides: list[str], output_dir: str
+) -> TrainConfig:
+    """``config`` after the common ``overrides``, then the variant's settings, the seed and the run folder."""
+    return load_config(config, [*overrides, *VARIANTS[variant], f"seed={seed}", f"output_dir={output_dir}"])
+
+
+def train_unless_finished(cfg: TrainConfig, resume: bool, clusterer: Clusterer | None = None) -> RunDir:
+    """The run folder of ``cfg`` after training it; with ``resume`` a finished run is kept, an interrupted one continues.
+
+    ``clusterer`` replaces the one of ``cfg.cluster`` (a benchmark's fixed pseudo-labels).
+    """
     run_dir = RunDir(cfg.output_dir)
     if not (resume and len(run_dir.read_metrics()) == cfg.optim.epochs):
-        train_and_report(cfg, resume=resume and run_dir.has_checkpoint)
+        train_and_report(cfg, resume=resume and run_dir.has_checkpoint, clusterer=clusterer)
+    return run_dir
+
+
+def last_epoch_figures(run_dir: RunDir, seed: int) -> dict:
+    """mAP and Rank-1 (in %), purity and NMI of the last epoch, and the :data:`EPOCH_MEANS` over epochs."""
     records = run_dir.read_metrics()
     last = records[-1]
     wall = run_dir.read_json(RunDir.SUMMARY)["wall_s"]  # of the last (possibly resumed) invocation

@@ -6,7 +6,9 @@ one of them ``auto`` (the camera penalty too), and reports mAP / Rank-1 before a
 after training, the last epoch's clusters and settings, the epochs in which ``auto``
 derived settings because the collapse guard rejected the reference's (or the kept ones),
 and ``settings_changes``: in how many epochs after epoch 2 the settings differed from the
-epoch before's (a run whose settings settle has few):
+epoch before's (a run whose settings settle has few). ``--eval-every 1`` evaluates every
+epoch, and each run reports how well each label-free score (stability, cross-camera share)
+tracks mAP and which epoch it would pick (``label_free_selection``):
 
 * ``few_images``: the synthetic set shaped like the folder that collapsed in a user's
   trial (500 people, 4 images each, 2 cameras), trained with configs/folder.yaml;
@@ -43,6 +45,8 @@ from itertools import pairwise
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scipy.stats import spearmanr  # noqa: E402
+
 from _common import mean_and_spread, write_result  # noqa: E402
 from robustreid.config import load_config  # noqa: E402
 from robustreid.engine.run import train_and_report  # noqa: E402
@@ -97,13 +101,24 @@ LAST_EPOCH_KEYS = (
     "stability",
     "collapse",
 )
-#: What ``settings_changes`` compares between consecutive epochs.
-SETTINGS_KEYS = ("cluster_auto", "cluster_k1", "cluster_k2", "cluster_min_samples", "cluster_eps")
+#: What ``settings_changes`` compares between consecutive epochs: the values clustered with (``derived``
+#: then ``kept`` with the same values is no change).
+SETTINGS_KEYS = ("cluster_k1", "cluster_k2", "cluster_min_samples", "cluster_eps", "cluster_camera_penalty")
+#: The label-free scores a checkpoint could be picked by, tested against mAP where query/gallery exist.
+LABEL_FREE_SCORES = ("stability", "cross_camera_share")
 #: Epochs up to this one may change settings while the features leave ImageNet's; later ones should not.
 LAST_SETTLING_EPOCH = 2
 
 
-def run_case(name: str, case: str, settings: str, seed: int, market_root: str | None, resume: bool) -> dict:
+def run_case(
+    name: str,
+    case: str,
+    settings: str,
+    seed: int,
+    market_root: str | None,
+    eval_every: int | None,
+    resume: bool,
+) -> dict:
     """Train one case with ``fixed``, ``auto`` or ``derived_fixed`` settings and one seed; its before/after figures."""
     config, overrides, fixed = CASES[case]
     clustering = {"fixed": fixed, "auto": AUTO_SETTINGS, "derived_fixed": DERIVED_FIXED.get(case)}[settings]
@@ -117,6 +132,7 @@ def run_case(name: str, case: str, settings: str, seed: int, market_root: str | 
             *clustering,
             f"seed={seed}",
             f"output_dir={output.path}",
+            *([f"eval.every={eval_every}"] if eval_every is not None else []),
         ],
     )
     summary = output.read_json(RunDir.SUMMARY)
@@ -136,11 +152,29 @@ def run_case(name: str, case: str, settings: str, seed: int, market_root: str | 
         # with auto: the epochs whose reference (or kept) settings the collapse guard rejected
         "derived_epochs": [r["epoch"] for r in records if r.get("cluster_auto") == "derived"],
         "settings_changes": settings_changes(records),
+        "label_free_selection": {score: label_free_selection(records, score) for score in LABEL_FREE_SCORES},
+    }
+
+
+def label_free_selection(records: list[dict], score: str) -> dict | None:
+    """Does ``score`` track mAP? Its Spearman correlation with mAP over the evaluated epochs, and the
+    mAP of the epoch it would pick against the last epoch's and the best one's (None: too few epochs)."""
+    scored = [r for r in records if "mAP" in r and r.get(score) is not None]
+    if len(scored) < 3:
+        return None
+    picked = max(scored, key=lambda r: (r[score], r["epoch"]))
+    return {
+        "epochs": len(scored),
+        "spearman": round(float(spearmanr([r[score] for r in scored], [r["mAP"] for r in scored])[0]), 3),
+        "picked_epoch": picked["epoch"],
+        "picked_mAP": round(100 * picked["mAP"], 2),
+        "last_mAP": round(100 * scored[-1]["mAP"], 2),
+        "best_mAP": round(100 * max(r["mAP"] for r in scored), 2),
     }
 
 
 def settings_changes(records: list[dict]) -> int:
-    """The epochs after :data:`LAST_SETTLING_EPOCH` whose settings (their source included) differ from
+    """The epochs after :data:`LAST_SETTLING_EPOCH` whose settings (the values, not their source) differ from
     the epoch before's: ``auto`` alternating between the reference's and derived ones changes
     them every epoch."""
     settings = [(r["epoch"], tuple(r.get(key) for key in SETTINGS_KEYS)) for r in records]
@@ -174,6 +208,11 @@ def main() -> None:
     )
     parser.add_argument("--market-root", help="Market-1501 for the market1501 case")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        help="evaluate every N epochs (default: the config's); 1 tests the label-free selection on every epoch",
+    )
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
     if "derived_fixed" in args.settings and not set(args.cases) <= set(DERIVED_FIXED):
@@ -184,7 +223,7 @@ def main() -> None:
         case: {
             settings: over_seeds(
                 [
-                    run_case(args.name, case, settings, seed, args.market_root, args.resume)
+                    run_case(args.name, case, settings, seed, args.market_root, args.eval_every, args.resume)
                     for seed in args.seeds
                 ]
             )

@@ -105,6 +105,33 @@ def test_one_epoch_from_parts_built_by_hand_without_a_config(tiny_dataset, tmp_p
         torch.testing.assert_close(value, model.state_dict()[name], msg=name)
 
 
+class SameLabelsEveryEpoch:
+    """A clusterer handed in as a benchmark hands in its planted labels: the same labels every epoch."""
+
+    def __init__(self, labels: np.ndarray) -> None:
+        self.labels, self.calls = labels, 0
+
+    def __call__(self, features: np.ndarray, cameras: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+        self.calls += 1
+        return self.labels, {"calls": self.calls}
+
+    def state_dict(self) -> dict:
+        return {"calls": self.calls}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.calls = state["calls"]
+
+
+def test_a_clusterer_handed_to_build_trainer_labels_every_epoch(tiny_dataset, tmp_path, tiny_config):
+    cfg = tiny_config(tmp_path, "eval.every=0")
+    clusterer = SameLabelsEveryEpoch(np.arange(len(tiny_dataset.train)) % 8)
+    seed_everything(cfg.seed)
+    build_trainer(cfg, dataset=tiny_dataset, clusterer=clusterer).fit()
+    records = RunDir(tmp_path).read_metrics()
+    assert [(r["calls"], r["num_clusters"]) for r in records] == [(1, 8), (2, 8)]
+    assert RunDir(tmp_path).load_checkpoint().clusterer_state == {"calls": 2}
+
+
 def test_killed_run_resumes_to_the_same_result(tiny_dataset, tmp_path, monkeypatch, tiny_config):
     straight = seeded_trainer(tiny_config(tmp_path / "straight"), tiny_dataset).fit()
 

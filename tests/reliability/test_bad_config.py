@@ -32,6 +32,7 @@ from robustreid.errors import ConfigError
         ("data.height=8", "data.height=8 must be >= 16"),
         ("data.width=-4", "data.width=-4 must be >= 16"),
         ("data.num_workers=-1", "data.num_workers=-1 must be >= 0"),
+        ("data.identity_stride=0", "data.identity_stride=0 must be >= 1"),
         ("memory.momentum=1", "memory.momentum=1.0 must be in [0, 1)"),
         ("memory.momentum=-0.1", "memory.momentum=-0.1 must be in [0, 1)"),
         ("memory.temperature=0", "memory.temperature=0.0 must be > 0"),

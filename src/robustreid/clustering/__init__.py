@@ -9,7 +9,7 @@ shared with the re-ranking of :mod:`robustreid.evaluation`.
 
 from robustreid.clustering.jaccard_dense import jaccard_distance_dense
 from robustreid.clustering.jaccard_sparse import jaccard_distance_sparse
-from robustreid.clustering.labeler import PseudoLabeler, collapse_problems
+from robustreid.clustering.labeler import Clusterer, PseudoLabeler, collapse_problems
 from robustreid.clustering.neighbours import knn
 from robustreid.clustering.pseudo_labels import cluster_pseudo_labels, dbscan_labels
 from robustreid.clustering.settings import AUTO, ClusterConfig, GuardConfig
@@ -18,6 +18,7 @@ from robustreid.clustering.stats import cross_camera_share, pseudo_label_stats
 __all__ = [
     "AUTO",
     "ClusterConfig",
+    "Clusterer",
     "GuardConfig",
     "PseudoLabeler",
     "collapse_problems",

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -116,6 +116,22 @@ def collapse_problems(
             )
         )
     return problems
+
+
+class Clusterer(Protocol):
+    """Features (N, D) and cameras -> pseudo-labels (-1: outlier) and figures, once per epoch; saved with a checkpoint.
+
+    :class:`PseudoLabeler` is the one built from ``cluster.*``; a benchmark that must control
+    the labels hands its own to ``build_trainer(clusterer=...)``.
+    """
+
+    def __call__(
+        self, features: np.ndarray, cameras: np.ndarray | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class PseudoLabeler:

@@ -33,6 +33,7 @@ class DataConfig:
     preload: bool = True  # decode + resize every image once into RAM (fast epochs on CPU)
     num_workers: int = 2
     max_bad_fraction: float = 0.01  # share of a split's images that may be unreadable and are skipped
+    identity_stride: int = 1  # keep every n-th train and test identity (data/identity_subset.py); 1: all
 
 
 @dataclass

@@ -159,6 +159,7 @@ RANGES: tuple[Rule, ...] = (
     at_least("data.width", MIN_INPUT_SIDE),
     at_least("data.num_workers", 0),
     numeric("data.max_bad_fraction", "in [0, 1]", lambda value, _: 0 <= value <= 1),
+    at_least("data.identity_stride", 1),
     Rule(
         "cluster.eps",
         lambda cfg: str(eps_requirement(cfg.cluster.eps, cfg.cluster.method, "cluster.method")),

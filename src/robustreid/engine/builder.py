@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import torch
 
-from robustreid.clustering import ClusterConfig, PseudoLabeler
+from robustreid.clustering import ClusterConfig, Clusterer, PseudoLabeler
 from robustreid.config import DataConfig, OptimConfig, TrainConfig
-from robustreid.data import load_dataset
+from robustreid.data import every_nth_identity, load_dataset
 from robustreid.data.base import ReidDataset
 from robustreid.distributed import prepare_batchnorm, process_device, sharded_knn
 from robustreid.engine.observers import EpochObserver, GroundTruthDiagnostics, RunPictures
@@ -29,12 +29,17 @@ log = logging.getLogger("robustreid")
 
 
 def build_trainer(
-    cfg: TrainConfig, dataset: ReidDataset | None = None, observers: Sequence[EpochObserver] = ()
+    cfg: TrainConfig,
+    dataset: ReidDataset | None = None,
+    observers: Sequence[EpochObserver] = (),
+    clusterer: Clusterer | None = None,
 ) -> Trainer:
     """Every part of a run from ``cfg``; ``dataset`` replaces the one ``cfg.data`` names.
 
     ``observers`` run beside the built-in ones: a benchmark's diagnostics hook in here
-    without the library's training ever reading what they read.
+    without the library's training ever reading what they read. ``clusterer`` replaces the
+    one ``cfg.cluster`` builds: a benchmark that must control the pseudo-labels (fixed
+    labels with planted mistakes) hands it in, and the library still reads no identity.
 
     Under torchrun (a process group exists) the device is this process's GPU and
     BatchNorm is synchronised as ``model.sync_bn`` asks; otherwise nothing changes.
@@ -53,7 +58,7 @@ def build_trainer(
         optimizer,
         build_scheduler(optimizer, cfg.optim),
         images,
-        build_clusterer(cfg.cluster),
+        clusterer if clusterer is not None else build_clusterer(cfg.cluster),
         schedule=cfg.optim,
         run_dir=run_dir,
         evaluation=cfg.eval,
@@ -67,7 +72,7 @@ def build_trainer(
 
 
 def build_dataset(data: DataConfig) -> ReidDataset:
-    return load_dataset(data.name, data.root, **data.options)
+    return every_nth_identity(load_dataset(data.name, data.root, **data.options), data.identity_stride)
 
 
 def build_optimizer(model: ReidModel, optim: OptimConfig) -> torch.optim.Optimizer:

@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from robustreid.clustering import Clusterer
 from robustreid.config import TrainConfig
 from robustreid.data.images import screen_dataset
 from robustreid.distributed import World, from_rank0, process_group
@@ -28,11 +29,15 @@ log = logging.getLogger("robustreid")
 
 
 def train_and_report(
-    cfg: TrainConfig, resume: bool = False, observers: Sequence[EpochObserver] = ()
+    cfg: TrainConfig,
+    resume: bool = False,
+    observers: Sequence[EpochObserver] = (),
+    clusterer: Clusterer | None = None,
 ) -> dict[str, Any]:
     """Train from ``cfg``; returns the summary it writes to summary.json (before/after/best, wall time).
 
-    ``observers`` are added to the trainer's own (see :func:`build_trainer`).
+    ``observers`` are added to the trainer's own and ``clusterer`` replaces the one of
+    ``cfg.cluster`` (see :func:`build_trainer`).
 
     Under torchrun every rank returns rank 0's summary.
     """
@@ -45,6 +50,7 @@ def train_and_report(
             cfg,
             dataset=screen_dataset(build_dataset(cfg.data), cfg.data.max_bad_fraction),
             observers=observers,
+            clusterer=clusterer,
         )
         initial = from_rank0(lambda: _initial_metrics(trainer, cfg.eval.before_training, resume))
         final = trainer.fit(resume=resume)

@@ -41,7 +41,9 @@ class TrainingState:
     scheduler: dict[str, Any]
     best: dict[str, Any]  # {"mAP", "epoch"} of model_best.pth
     memory_state: dict[str, Any]  # MemoryState.state_dict(): what strategies carry across epochs
-    clusterer_state: dict[str, Any]  # PseudoLabeler.state_dict(): the previous labels, the kept settings
+    clusterer_state: dict[
+        str, Any
+    ]  # Clusterer.state_dict(), e.g. PseudoLabeler's previous labels and kept settings
     rng: dict[str, Any]
 
 

@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from robustreid.clustering import PseudoLabeler, pseudo_label_stats
+from robustreid.clustering import Clusterer, pseudo_label_stats
 from robustreid.config import EvalConfig, OptimConfig, TrainConfig
 from robustreid.data.base import ImageItem, ReidDataset
 from robustreid.data.images import ImageDataset
@@ -101,7 +101,7 @@ class Trainer:
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         images: TrainImages,
-        clusterer: PseudoLabeler,
+        clusterer: Clusterer,
         *,
         schedule: OptimConfig,
         run_dir: RunDir,
