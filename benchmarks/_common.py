@@ -6,6 +6,8 @@ Stable API, imported by every script in this folder (they put this folder on
     machine_info() -> dict
     write_result(name, command, wall_s, figures, summary=None) -> Path
     mean_and_spread(values, digits) -> (mean, std)
+    training_parser(doc) -> argparse.ArgumentParser   # --name, --config, --data-root, --set
+    print_table(rows)                                  # rows of dicts as a markdown table on stdout
 
 ``write_result`` writes ``benchmarks/results/<name>.json`` with the keys
 ``name, command, machine, date, git_commit, wall_s`` followed by the script's
@@ -24,6 +26,7 @@ it is rewritten (:func:`portable`): relative to the checkout when inside it, els
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import json
 import os
@@ -182,3 +185,29 @@ def mean_and_spread(values: list[float], digits: int) -> tuple[float, float]:
     sample from which to estimate a wider one.
     """
     return round(float(np.mean(values)), digits), round(float(np.std(values)), digits)
+
+
+def training_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options every training benchmark shares: the result's name, the config, the data and overrides."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", required=True, help="result name (benchmarks/results/<name>.json)")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--data-root")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="config override applied to every run (repeatable)",
+    )
+    return parser
+
+
+def print_table(rows: list[dict]) -> None:
+    """``rows`` as a markdown table on stdout, one column per key any row has."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(row.get(k, "")) for k in columns) + " |")

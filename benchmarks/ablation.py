@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import mean_and_spread, write_result  # noqa: E402
+from _common import mean_and_spread, training_parser, write_result  # noqa: E402
 from robustreid.clustering import Clusterer  # noqa: E402
 from robustreid.config import TrainConfig, load_config  # noqa: E402
 from robustreid.config.variants import NAMED_VARIANTS, VARIANTS  # noqa: E402
@@ -142,22 +142,9 @@ def run_all(args: argparse.Namespace, overrides: list[str]) -> dict[str, list[di
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--name", required=True, help="result name (benchmarks/results/<name>.json)")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--data-root")
+    parser = training_parser(__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--variants", nargs="+", default=NAMED_VARIANTS, choices=list(VARIANTS))
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        dest="overrides",
-        metavar="KEY=VALUE",
-        help="config override applied to every variant (repeatable)",
-    )
     parser.add_argument(
         "--jobs",
         type=int,

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
+from _common import training_parser, write_result  # noqa: E402
 from _planted_labels import PlantedClusterer, PlantingError  # noqa: E402
 from ablation import last_epoch_figures, summarise, train_unless_finished, variant_config  # noqa: E402
 from robustreid.config.variants import VARIANTS  # noqa: E402
@@ -77,12 +77,7 @@ def runs_at(args: argparse.Namespace, variant: str, rate: float, overrides: list
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--name", required=True, help="result name (benchmarks/results/<name>.json)")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--data-root")
+    parser = training_parser(__doc__)
     parser.add_argument(
         "--rates", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3], help="shares of images moved"
     )
@@ -94,14 +89,6 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        dest="overrides",
-        metavar="KEY=VALUE",
-        help="config override applied to every run (repeatable)",
-    )
     parser.add_argument(
         "--resume",
         action="store_true",

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
+from _common import print_table, write_result  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATOR = REPO.parent / "shared" / "reference" / "pseudo_labels" / "make_features.py"
@@ -200,14 +200,6 @@ def rounded(stats: dict) -> dict:
 def headline(run: dict) -> dict:
     keys = ("total_s", "extra_rss_gb", "num_clusters", "ari_vs_dense", "dense_over_fast")
     return {k: run[k] for k in keys if k in run}
-
-
-def print_table(runs: list[dict]) -> None:
-    columns = list(dict.fromkeys(k for run in runs for k in run))
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for run in runs:
-        print("| " + " | ".join(str(run.get(k, "")) for k in columns) + " |")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
+from _common import print_table, write_result  # noqa: E402
 
 DIM = 1280
 IMAGES_PER_PERSON = (5, 40)
@@ -189,14 +189,6 @@ def headline(run: dict) -> dict:
         "extra_rss_gb": run["extra_rss_gb"],
         "recall_k1_sample": run["recall_k1_sample"],
     }
-
-
-def print_table(runs: list[dict]) -> None:
-    columns = list(dict.fromkeys(k for run in runs for k in run))
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for run in runs:
-        print("| " + " | ".join(str(run.get(k, "")) for k in columns) + " |")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import mean_and_spread, write_result  # noqa: E402
+from _common import mean_and_spread, training_parser, write_result  # noqa: E402
 from _feature_dumps import DumpFeatures  # noqa: E402
 from robustreid.config import load_config  # noqa: E402
 from robustreid.engine.builder import build_dataset  # noqa: E402
@@ -103,13 +103,7 @@ def main() -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--name", required=True, help="result name (benchmarks/results/<name>.json)")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--data-root")
-    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    parser = training_parser(__doc__)
     parser.add_argument("--seeds", nargs="+", type=int, help="one run per seed (default: the config's seed)")
     parser.add_argument(
         "--resume", action="store_true", help="reuse finished seeds and resume an interrupted one"
