@@ -76,8 +76,10 @@ class ClusterConfig:
     # sparse Jaccard graph's pairs within eps instead of DBSCAN; clustering/communities.py)
     method: str = "sparse"
     # exact | approximate (a faiss IVF index, recall >= 0.99) | auto (approximate above
-    # APPROXIMATE_ABOVE samples): how the neighbours are searched (clustering/neighbours.py)
-    knn: str = "auto"
+    # APPROXIMATE_ABOVE samples): how the neighbours are searched (clustering/neighbours.py).
+    # exact by default: on synthetic features at N = 100,000 the recall calibration scanned every
+    # list, slower than the exact search (docs/scaling.md)
+    knn: str = "exact"
     # with camera ids: lower same-camera similarities by this much when ranking neighbours, after
     # centring each camera's features (clustering/camera_bias.py); 0 = camera-blind, as the reference
     camera_penalty: float | int | str = 0.0  # an int (0) is a float too
