@@ -41,9 +41,8 @@ from robustreid.config import load_config  # noqa: E402
 from robustreid.engine.builder import build_dataset  # noqa: E402
 from robustreid.engine.run import train_and_report  # noqa: E402
 from robustreid.engine.run_dir import RunDir  # noqa: E402
-from robustreid.viz.curves import plot_phase_times  # noqa: E402
+from robustreid.viz.curves import PHASES, phase_seconds, plot_phase_times  # noqa: E402
 
-PHASES = ("extract", "cluster", "train", "eval")
 CURVE_KEYS = ("epoch", "num_clusters", "num_outliers", "purity", "nmi", "loss", "mAP", "rank1")
 FINISHED = "protocol_run.json"  # a finished seed's figures, in its run folder
 THROUGHPUT_TABLE = Path(__file__).resolve().parent / "results" / "cpu_throughput.json"
@@ -151,7 +150,7 @@ def run_figures(cfg, summary: dict, wall_s: float) -> dict:
         "wall_s": round(wall_s, 1),
         "epochs": len(records),
         "output_dir": cfg.output_dir,
-        "seconds_per_phase": {p: round(sum(r.get(f"time_{p}", 0.0) for r in records), 1) for p in PHASES},
+        "seconds_per_phase": {phase: round(sum(s), 1) for phase, s in phase_seconds(records).items()},
         "seconds_per_epoch": round(
             float(np.mean([sum(r.get(f"time_{p}", 0) for p in PHASES[:3]) for r in records])), 1
         ),
