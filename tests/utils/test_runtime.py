@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import signal
 
 import numpy as np
 import pytest
@@ -104,3 +105,37 @@ def test_an_atomic_write_interrupted_keeps_the_previous_file_and_no_leftover(tmp
     assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
     atomic_write_text(path, "new")
     assert path.read_text() == "new"
+
+
+def test_a_ctrl_c_during_an_atomic_write_waits_until_the_whole_file_is_in_place(tmp_path):
+    path = tmp_path / "checkpoint.pth"
+
+    def interrupted_halfway(handle) -> None:
+        handle.write(b"first half, ")
+        signal.raise_signal(signal.SIGINT)  # Python's own handler would raise KeyboardInterrupt here
+        handle.write(b"second half")
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, interrupted_halfway)
+    assert path.read_bytes() == b"first half, second half" and len(list(tmp_path.iterdir())) == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
+
+
+def test_torch_save_interrupted_by_sigterm_leaves_a_loadable_checkpoint(tmp_path):
+    path = tmp_path / "checkpoint.pth"
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    class StopsWhilePickled:
+        def __reduce__(self):
+            signal.raise_signal(signal.SIGTERM)
+            return (dict, ({"epoch": 3},))
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):  # not torch's RuntimeError from a half-closed archive
+            atomic_torch_save({"state": StopsWhilePickled(), "weights": torch.ones(1000)}, path)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert torch.load(path, weights_only=False)["state"] == {"epoch": 3}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import tempfile
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -131,14 +133,52 @@ def require_writable_folder(folder: str | Path, option: str) -> Path:
     return folder
 
 
+#: The signals a user or a scheduler sends to stop a run politely (SIGKILL cannot be held).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them.
+
+    A stop raised inside a writer's cleanup is not always a clean stop: torch.save's
+    zip writer turns a KeyboardInterrupt raised mid-write into a RuntimeError when it
+    closes the archive, so the run would end with a traceback instead of its
+    "interrupted" line. Signal handlers belong to the main thread, and a handler set
+    outside Python could not be put back; in either case nothing is held.
+    """
+    foreign_handler = any(signal.getsignal(sig) is None for sig in STOP_SIGNALS)
+    if threading.current_thread() is not threading.main_thread() or foreign_handler:
+        yield
+        return
+    received: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in STOP_SIGNALS
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in received:
+            signal.raise_signal(signum)
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     """``write`` into a temporary file in the same folder, then rename: a kill never leaves half a file.
 
     The bytes are flushed to the disk before the rename, so that after a power cut
     the name holds either the old file or the whole new one, never an empty file.
+    A polite stop (Ctrl-C, SIGTERM) waits until the file is in place
+    (:func:`stop_signals_held`); only SIGKILL can cut a write short.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    with stop_signals_held():
+        _write_then_rename(path, write)
+
+
+def _write_then_rename(path: Path, write: Callable[[BinaryIO], object]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
