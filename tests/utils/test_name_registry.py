@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from robustreid.errors import ConfigError
@@ -36,3 +38,37 @@ def test_registering_a_name_twice_is_a_bug(colours):
     with pytest.raises(KeyError, match="colour 'red' is already registered"):
         colours.register("red")(lambda: "crimson")
     assert colours.get("red")() == "red"
+
+
+@pytest.fixture
+def paints(tmp_path, monkeypatch) -> Registry:
+    """A registry whose names are declared in a module that no test has imported yet."""
+    (tmp_path / "paint_factories.py").write_text("def crimson():\n    return 'crimson'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "paint_factories", raising=False)
+    return Registry("paint", {"crimson": "paint_factories:crimson"})
+
+
+def test_declared_names_are_listed_and_checked_without_importing_their_module(paints):
+    assert paints.names() == ["crimson"] == list(paints) and len(paints) == 1
+    assert "crimson" in paints and "scarlet" not in paints
+    assert "paint_factories" not in sys.modules
+
+
+def test_a_declared_factory_is_imported_when_first_asked_for(paints):
+    assert paints.get("crimson")() == "crimson"
+    assert "paint_factories" in sys.modules
+
+
+def test_a_registered_factory_joins_the_declared_ones(paints):
+    paints.register("scarlet")(lambda: "scarlet")
+    assert paints.names() == ["crimson", "scarlet"]
+    assert paints.get("scarlet")() == "scarlet"
+    with pytest.raises(ConfigError, match=r"^unknown paint 'blue'; available: crimson, scarlet$"):
+        paints.get("blue")
+
+
+def test_registering_a_declared_name_is_a_bug(paints):
+    with pytest.raises(KeyError, match="paint 'crimson' is already registered"):
+        paints.register("crimson")(lambda: "red")
+    assert paints.get("crimson")() == "crimson"
