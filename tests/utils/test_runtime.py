@@ -11,12 +11,12 @@ import torch
 
 from robustreid.errors import ConfigError, DeviceError
 from robustreid.utils import runtime
+from robustreid.utils.devices import is_device_name
 from robustreid.utils.runtime import (
     atomic_torch_save,
     atomic_write,
     atomic_write_text,
     autocast,
-    is_device_name,
     require_writable_folder,
     resolve_device,
     resolve_inference_dtype,
@@ -29,8 +29,25 @@ from robustreid.utils.runtime import (
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("name, valid", [("auto", True), ("cpu", True), ("cuda:1", True), ("gpu", False)])
+@pytest.mark.parametrize(
+    "name, valid",
+    [
+        ("auto", True),
+        ("cpu", True),
+        ("cuda", True),
+        ("cuda:0", True),
+        ("cuda:12", True),
+        ("cpu:0", True),
+        ("mps", True),
+        ("gpu", False),
+        ("cuda:01", False),
+        ("cuda:", False),
+        ("CUDA", False),
+        ("cuda:1 ", False),
+    ],
+)
 def test_device_names_are_those_torch_reads(name, valid):
+    """The documented names are recognised without torch, every other name by torch itself: the same answers."""
     assert is_device_name(name) is valid
 
 

@@ -34,7 +34,7 @@ from robustreid.memory.strategies import (
 )
 from robustreid.models import BACKBONES, POOLINGS
 from robustreid.models.registry import LAST_STRIDES
-from robustreid.utils.runtime import INFERENCE_DTYPES, is_device_name
+from robustreid.utils.devices import INFERENCE_DTYPES, is_device_name
 
 if TYPE_CHECKING:
     from robustreid.config.schema import TrainConfig

@@ -1,1 +1,1 @@
-"""Small shared helpers (registry, seeding, atomic file writes)."""
+"""Small shared helpers (the name registry, lazy package exports, device names, seeding, atomic file writes)."""

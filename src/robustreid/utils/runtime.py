@@ -18,14 +18,7 @@ import numpy as np
 import torch
 
 from robustreid.errors import ConfigError, DeviceError
-
-
-def is_device_name(name: str) -> bool:
-    """``auto`` or a name torch reads as a device (``cpu``, ``cuda``, ``cuda:1``), whether present or not."""
-    try:
-        return name == "auto" or isinstance(torch.device(name), torch.device)
-    except RuntimeError:
-        return False
+from robustreid.utils.devices import INFERENCE_DTYPES, is_device_name
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -43,8 +36,6 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 log = logging.getLogger("robustreid")
-
-INFERENCE_DTYPES = ("auto", "fp32", "bf16")
 
 
 @cache
