@@ -50,7 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result
 from robustreid.clustering import cluster_pseudo_labels
 from robustreid.memory.diagnostics import identity_centres, majority_identity
-from robustreid.memory.saa import SAAConfig, SelfAttentionAggregator, aggregate_clusters, train_saa
+from robustreid.memory.saa import SelfAttentionAggregator, aggregate_clusters, train_saa
+from robustreid.memory.settings import SAAConfig
 from robustreid.memory.strategies import mean_prototypes
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "pseudo_labels"

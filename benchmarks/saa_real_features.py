@@ -44,8 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 from _feature_dumps import REGENERATE, FeatureDump, dump_dir  # noqa: E402
 from robustreid.memory.diagnostics import identity_centres, majority_identity  # noqa: E402
-from robustreid.memory.estimators import ESTIMATORS, ClusterSets, mode_estimate, trimmed_estimate  # noqa: E402
-from robustreid.memory.saa import SAAConfig, SelfAttentionAggregator, aggregate_clusters, train_saa  # noqa: E402
+from robustreid.memory.estimators import ClusterSets, mode_estimate, trimmed_estimate  # noqa: E402
+from robustreid.memory.saa import SelfAttentionAggregator, aggregate_clusters, train_saa  # noqa: E402
+from robustreid.memory.settings import ESTIMATORS, SAAConfig  # noqa: E402
 
 DUMPS = {"imagenet": 0, "middle": 8, "last": 15}
 MERGE_SHARE = 0.25  # an identity holding at least this share of a cluster is one side of a merge

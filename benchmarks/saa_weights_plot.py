@@ -34,7 +34,8 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 from robustreid.clustering import cluster_pseudo_labels  # noqa: E402
-from robustreid.memory.saa import SAAConfig, SelfAttentionAggregator, aggregate_clusters, train_saa  # noqa: E402
+from robustreid.memory.saa import SelfAttentionAggregator, aggregate_clusters, train_saa  # noqa: E402
+from robustreid.memory.settings import SAAConfig  # noqa: E402
 from robustreid.memory.strategies import mean_prototypes  # noqa: E402
 from saa_features import Clustered, load_features  # noqa: E402
 

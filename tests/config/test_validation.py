@@ -9,7 +9,8 @@ import pytest
 
 from robustreid.config import load_config
 from robustreid.errors import ConfigError
-from robustreid.memory.strategies import MEMORY_UPDATE, update_by_every_sample
+from robustreid.memory.settings import MEMORY_UPDATE
+from robustreid.memory.strategies import update_by_every_sample
 
 
 @pytest.mark.parametrize(

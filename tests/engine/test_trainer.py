@@ -15,7 +15,8 @@ from robustreid.engine.run import train_and_report
 from robustreid.engine.run_dir import RunDir
 from robustreid.engine.trainer import Trainer, TrainImages, format_epoch
 from robustreid.inference.checkpoint import load_model
-from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
+from robustreid.memory.cluster_memory import ClusterMemory
+from robustreid.memory.settings import MemoryConfig
 from robustreid.models import build_model
 from robustreid.utils.runtime import seed_everything
 

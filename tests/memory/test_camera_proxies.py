@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from robustreid.memory.camera_proxies import cluster_camera_groups, inter_camera_nce
-from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
+from robustreid.memory.cluster_memory import ClusterMemory
+from robustreid.memory.settings import MemoryConfig
 
 E = torch.eye(6)
 

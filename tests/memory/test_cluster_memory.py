@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from robustreid.errors import ConfigError
-from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig, momentum_update
-from robustreid.memory.strategies import MEMORY_UPDATE, PROTOTYPE_INIT, UpdateContext
+from robustreid.memory.cluster_memory import ClusterMemory, momentum_update
+from robustreid.memory.settings import MEMORY_UPDATE, PROTOTYPE_INIT, MemoryConfig
+from robustreid.memory.strategies import UpdateContext
 
 
 def unit(*rows):

@@ -2,9 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
+from robustreid.memory.cluster_memory import ClusterMemory
 from robustreid.memory.estimators import (
-    ESTIMATORS,
     ClusterSets,
     margin_estimate,
     mean_estimate,
@@ -14,7 +13,7 @@ from robustreid.memory.estimators import (
     trimmed_estimate,
     within_cluster_rank,
 )
-from robustreid.memory.saa import SAAConfig
+from robustreid.memory.settings import ESTIMATORS, MemoryConfig, SAAConfig
 
 DIM = 6
 

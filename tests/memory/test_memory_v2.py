@@ -7,15 +7,14 @@ import torch.nn.functional as F
 from robustreid.config import load_config
 from robustreid.config.variants import VARIANTS
 from robustreid.errors import ConfigError
-from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
+from robustreid.memory.cluster_memory import ClusterMemory
 from robustreid.memory.saa import (
-    SAA_OBJECTIVES,
-    SAAConfig,
     SelfAttentionAggregator,
     _plant_look_alikes,
     random_rank_within_cluster,
     train_saa,
 )
+from robustreid.memory.settings import SAA_OBJECTIVES, MemoryConfig, SAAConfig
 from robustreid.memory.strategies import member_reliability, percentile_rank
 
 E = torch.eye(8)

@@ -6,9 +6,8 @@ import torch.nn.functional as F
 
 from robustreid.config import load_config
 from robustreid.errors import ConfigError
-from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
-from robustreid.memory.saa import SAAConfig
-from robustreid.memory.strategies import MEMORY_UPDATE
+from robustreid.memory.cluster_memory import ClusterMemory
+from robustreid.memory.settings import MEMORY_UPDATE, MemoryConfig, SAAConfig
 
 DIM = 8
 FAST = {"width": 16, "heads": 2, "steps": 3, "max_set_size": 8}

@@ -3,14 +3,13 @@ import torch
 import torch.nn.functional as F
 
 from robustreid.memory.saa import (
-    DISPERSION,
-    SAA_OBJECTIVES,
     SelfAttentionAggregator,
     aggregate_clusters,
     pack_clusters,
     random_rank_within_cluster,
     train_saa,
 )
+from robustreid.memory.settings import DISPERSION, SAA_OBJECTIVES
 
 DIM = 16
 

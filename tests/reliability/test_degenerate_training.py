@@ -17,7 +17,8 @@ from robustreid.engine.run_dir import RunDir
 from robustreid.engine.trainer import Trainer, TrainImages
 from robustreid.errors import TrainingDivergedError
 from robustreid.inference.checkpoint import load_model
-from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig
+from robustreid.memory.cluster_memory import ClusterMemory
+from robustreid.memory.settings import MemoryConfig
 from robustreid.models import build_model
 
 

@@ -19,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 from robustreid.clustering.settings import ClusterConfig
 from robustreid.config.validation import validate_config
 from robustreid.errors import ConfigError
-from robustreid.memory.cluster_memory import MemoryConfig
+from robustreid.memory.settings import MemoryConfig
 from robustreid.models.config import ModelConfig
 
 

@@ -23,12 +23,14 @@ from robustreid.clustering.neighbours import KNN_SETTINGS
 from robustreid.clustering.pseudo_labels import CLUSTER_METHODS, eps_requirement
 from robustreid.data import DATASETS
 from robustreid.errors import ConfigError
-from robustreid.memory.estimators import ESTIMATORS
-from robustreid.memory.saa import DISPERSION, DISPERSION_SOURCES, SAA_OBJECTIVES
-from robustreid.memory.strategies import (
+from robustreid.memory.settings import (
+    DISPERSION,
+    DISPERSION_SOURCES,
+    ESTIMATORS,
     MEMORY_UPDATE,
     PROTOTYPE_INIT,
     RELIABILITY_GROUPS,
+    SAA_OBJECTIVES,
     SAA_READING_UPDATES,
     SAA_TRAINING_INITS,
 )

@@ -1,12 +1,18 @@
 """The cluster memory bank, its loss, and the strategies that initialise and update it.
 
-Importing the package registers every strategy: ``mean`` (init), ``mean`` / ``hard``
-(update) from :mod:`.strategies`, and the paper's ``csa`` / ``mean+saa`` (init) and
-``hps`` (update) from :mod:`.robust`.
+The strategies are named in :mod:`.settings` (``mean`` init and ``mean`` / ``hard`` /
+``gated`` update from :mod:`.strategies`; the paper's ``csa`` / ``mean+saa`` init and
+``hps`` / ``hps_gated`` update from :mod:`.robust`), which a config is checked against
+without importing torch; the package's names are imported when first used.
 """
 
-from robustreid.memory import robust, strategies  # noqa: F401  (registration side effects)
-from robustreid.memory.cluster_memory import ClusterMemory, MemoryConfig, momentum_update
-from robustreid.memory.strategies import InitContext, MemoryState, UpdateContext
+from robustreid.utils.lazy import lazy_exports
 
-__all__ = ["ClusterMemory", "InitContext", "MemoryConfig", "MemoryState", "UpdateContext", "momentum_update"]
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "robustreid.memory.cluster_memory": ["ClusterMemory", "momentum_update"],
+        "robustreid.memory.settings": ["MemoryConfig", "SAAConfig"],
+        "robustreid.memory.strategies": ["InitContext", "MemoryState", "UpdateContext"],
+    },
+)

@@ -15,42 +15,20 @@ trained aggregator and per-sample dispersion).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from robustreid.errors import ConfigError
 from robustreid.memory.camera_proxies import cluster_camera_groups, inter_camera_nce
-from robustreid.memory.saa import SAAConfig
+from robustreid.memory.settings import MEMORY_UPDATE, PROTOTYPE_INIT, RELIABILITY_GROUPS, MemoryConfig
 from robustreid.memory.strategies import (
-    MEMORY_UPDATE,
-    PROTOTYPE_INIT,
-    RELIABILITY_GROUPS,
     InitContext,
     MemoryState,
     UpdateContext,
     mean_prototypes,
     member_reliability,
 )
-
-
-@dataclass
-class MemoryConfig:
-    """``memory.*`` in the config: the loss, the momentum, the two strategies and their ramps."""
-
-    temperature: float = 0.05
-    momentum: float = 0.1  # m <- momentum * m + (1 - momentum) * f
-    init: str = "mean"  # prototype initialisation strategy (PROTOTYPE_INIT)
-    update: str = "hard"  # memory update strategy (MEMORY_UPDATE)
-    warmup_epochs: int = 0  # epochs that update by every sample ("mean") before ``update`` takes over
-    anchor_weight: float = 0.0  # weight of the ClusterNCE against the epoch's fixed initial prototypes
-    anchor_fade_epochs: int = 0  # the anchor weight falls linearly to 0 over these epochs; 0 keeps it
-    reliability: str = "camera"  # gated updates judge members within their camera group, or "cluster"
-    camera_weight: float = 0.0  # weight of the inter-camera loss on (cluster, camera) proxies; 0 is off
-    camera_negatives: int = 50  # the inter-camera loss's hard negatives: the closest other-cluster proxies
-    saa: SAAConfig = field(default_factory=SAAConfig)  # used by init csa / mean+saa and update hps
 
 
 class ClusterMemory(nn.Module):

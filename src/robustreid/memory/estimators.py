@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from robustreid.utils.registry import Registry
-
 #: Neighbours per member for the neighbourhood scores.
 NEIGHBOURS = 10
 #: The trimmed mean keeps this share of each cluster, the members nearest its running mean.
@@ -83,17 +81,16 @@ class ClusterSets:
 
 
 Estimate = tuple[torch.Tensor, torch.Tensor]  # prototypes (C, D), dispersion (M,)
-ESTIMATORS: Registry[Callable[[ClusterSets], Estimate]] = Registry("cluster estimator")
+#: What :data:`~robustreid.memory.settings.ESTIMATORS` names: a cluster's prototypes and dispersion.
+Estimator = Callable[[ClusterSets], Estimate]
 
 
-@ESTIMATORS.register("mean")
 def mean_estimate(sets: ClusterSets) -> Estimate:
     """Cluster Contrast: the mean, and the distance to it."""
     prototypes = sets.weighted_prototypes(torch.ones(len(sets.labels), device=sets.features.device))
     return prototypes, sets.distance_to(prototypes)
 
 
-@ESTIMATORS.register("medoid")
 def medoid_estimate(sets: ClusterSets) -> Estimate:
     """The member with the largest summed cosine to its cluster (the one nearest the mean's direction)."""
     mean, to_mean = mean_estimate(sets)
@@ -105,7 +102,6 @@ def medoid_estimate(sets: ClusterSets) -> Estimate:
     return prototypes, sets.distance_to(prototypes)
 
 
-@ESTIMATORS.register("trimmed")
 def trimmed_estimate(sets: ClusterSets, keep: float = TRIM_KEEP) -> Estimate:
     """The mean of the ``keep`` share of members nearest the running mean, re-trimmed ``ROUNDS`` times."""
     prototypes, distance = mean_estimate(sets)
@@ -116,7 +112,6 @@ def trimmed_estimate(sets: ClusterSets, keep: float = TRIM_KEEP) -> Estimate:
     return prototypes, distance
 
 
-@ESTIMATORS.register("mode")
 def mode_estimate(sets: ClusterSets, temperature: float = MODE_TEMPERATURE) -> Estimate:
     """The cluster's densest direction: mean shift from the mean, members weighted by exp(cos / temperature).
 
@@ -130,7 +125,6 @@ def mode_estimate(sets: ClusterSets, temperature: float = MODE_TEMPERATURE) -> E
     return prototypes, distance
 
 
-@ESTIMATORS.register("neighbours")
 def neighbour_estimate(sets: ClusterSets) -> Estimate:
     """Members weighted by the share of their nearest neighbours inside their cluster; dispersion 1 - share.
 
@@ -141,7 +135,6 @@ def neighbour_estimate(sets: ClusterSets) -> Estimate:
     return sets.weighted_prototypes(share), 1 - share
 
 
-@ESTIMATORS.register("margin")
 def margin_estimate(sets: ClusterSets) -> Estimate:
     """Dispersion: the cosine to the nearest *other* cluster's mean minus the cosine to the own mean.
 
@@ -156,7 +149,6 @@ def margin_estimate(sets: ClusterSets) -> Estimate:
     return sets.weighted_prototypes((margin < 0).float()), margin
 
 
-@ESTIMATORS.register("split")
 def split_estimate(sets: ClusterSets) -> Estimate:
     """The larger side of a two-way spherical k-means split of each cluster; distance to its mean."""
     larger = torch.ones(len(sets.labels), dtype=torch.bool, device=sets.features.device)

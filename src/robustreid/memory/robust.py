@@ -15,7 +15,7 @@
 The SAA and its optimiser are the memory state's :class:`~robustreid.memory.saa.SAAState`,
 warm-started from the previous epoch (features drift slowly); the per-sample dispersion
 is its :class:`~robustreid.memory.strategies.EpochRanking`, where HPS finds what CSA
-computed. Options come from :class:`robustreid.memory.saa.SAAConfig`.
+computed. Options come from :class:`robustreid.memory.settings.SAAConfig`.
 """
 
 from __future__ import annotations
@@ -23,17 +23,10 @@ from __future__ import annotations
 import torch
 
 from robustreid.errors import ConfigError
-from robustreid.memory.estimators import ESTIMATORS, ClusterSets
-from robustreid.memory.saa import (
-    DISPERSION,
-    SAAConfig,
-    SAAState,
-    aggregate_clusters,
-    train_saa,
-)
+from robustreid.memory.estimators import ClusterSets
+from robustreid.memory.saa import SAAState, aggregate_clusters, train_saa
+from robustreid.memory.settings import DISPERSION, ESTIMATORS, PROTOTYPE_INIT, SAAConfig
 from robustreid.memory.strategies import (
-    MEMORY_UPDATE,
-    PROTOTYPE_INIT,
     EpochRanking,
     InitContext,
     MemoryState,
@@ -44,20 +37,17 @@ from robustreid.memory.strategies import (
 )
 
 
-@PROTOTYPE_INIT.register("csa")
 def aggregated_prototypes(ctx: InitContext) -> torch.Tensor:
     """CSA: each cluster's prototype is its aggregate (the SAA's, trained this epoch, or an estimator's)."""
     return _aggregate_epoch(ctx)
 
 
-@PROTOTYPE_INIT.register("mean+saa")
 def mean_prototypes_with_ranking(ctx: InitContext) -> torch.Tensor:
     """Mean prototypes, the aggregator run all the same so that ``update="hps"`` can run without CSA."""
     _aggregate_epoch(ctx)
     return mean_prototypes(ctx.features, ctx.labels, ctx.num_clusters)
 
 
-@MEMORY_UPDATE.register("hps")
 def update_by_hardest_positive(ctx: UpdateContext) -> torch.Tensor:
     """HPS: per class in the batch, the sample with the highest dispersion updates the prototype.
 
@@ -69,7 +59,6 @@ def update_by_hardest_positive(ctx: UpdateContext) -> torch.Tensor:
     return kept[update_by_highest_score(ctx.targets[kept], dispersion[kept])]
 
 
-@MEMORY_UPDATE.register("hps_gated")
 def update_by_hardest_reliable_positive(ctx: UpdateContext) -> torch.Tensor:
     """HPS v2: per class, the member with the best harmonic mean of hardness and reliability ranks.
 

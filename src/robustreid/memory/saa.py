@@ -18,9 +18,9 @@ Two design choices keep the module safe to use from the first epoch:
 
 Clusters larger than ``max_set_size`` are cut into random near-equal chunks: every
 member still gets a weight (HPS needs one per sample) and memory stays bounded.
-The training objectives (which CSA runs every epoch) are registered in
-:data:`SAA_OBJECTIVES`; the per-sample dispersion degrees HPS can read are in
-:data:`DISPERSION`.
+The training objectives (which CSA runs every epoch) are named in
+:data:`~robustreid.memory.settings.SAA_OBJECTIVES`; the per-sample dispersion degrees HPS
+can read are in :data:`~robustreid.memory.settings.DISPERSION`.
 """
 
 from __future__ import annotations
@@ -33,43 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robustreid.utils.registry import Registry
-
-#: Where HPS reads a member's dispersion: computed once per epoch on the extracted features, or per batch.
-DISPERSION_SOURCES = ("epoch", "batch")
-
-
-@dataclass
-class SAAConfig:
-    """The self-attention aggregator that CSA trains and HPS reads: ``memory.saa`` in the config (docs/method.md)."""
-
-    width: int = 256  # attention width (member features are projected to it)
-    heads: int = 4
-    layers: int = 1
-    max_set_size: int = 64  # larger clusters are cut into chunks (subsampled when training)
-    steps: int = 50  # SAA optimiser steps per epoch, on the freshly extracted features
-    lr: float = 1e-3
-    aggregator: str = "saa"  # saa, or a label-free estimator of robustreid.memory.estimators (no training)
-    objective: str = "planted"  # planted | merge | split_half (measured: docs/method.md)
-    temperature: float = 0.05  # of the ClusterNCE on SAA prototypes
-    planted_fraction: float = 0.5  # objective=planted: share of clusters given one look-alike
-    planted_loss_weight: float = 1.0  # objective=planted/merge: weight of -log(1 - planted weight)
-    merge_share: float = 0.5  # objective=merge: minority side's size, as a share of the majority's
-    dispersion: str = "distance"  # distance (to the SAA prototype) | weight (1 - weight x cluster size)
-    dispersion_source: str = "epoch"  # epoch (once, on extracted features) | batch (current batch features)
-    noise_quantile: float = 1.0  # hps skips samples above this quantile of epoch dispersion; 1.0 = none
-    loss_quantile: float = 1.0  # samples above this quantile sit out of the loss for the epoch; 1.0 = none
-
-    def objective_options(self) -> dict[str, float]:
-        """The keyword options :func:`train_saa` passes to the objective."""
-        return {
-            "max_set_size": self.max_set_size,
-            "temperature": self.temperature,
-            "planted_fraction": self.planted_fraction,
-            "planted_loss_weight": self.planted_loss_weight,
-            "merge_share": self.merge_share,
-        }
-
+from robustreid.memory.settings import SAA_OBJECTIVES, SAAConfig
 
 #: Scale of the agreement term: a gain of 1 weighs members like a softmax of their cosine
 #: to the set at this temperature (the ClusterNCE one), so a small gain already matters.
@@ -240,14 +204,12 @@ def aggregate_clusters(
 
 # ---------------------------------------------------------------- objectives
 ObjectiveFn = Callable[..., torch.Tensor]
-SAA_OBJECTIVES: Registry[ObjectiveFn] = Registry("SAA objective")
 
 #: Planted outliers come from one of this many most similar clusters: clustering
 #: errors are look-alikes, not random people, so those are the mistakes to learn.
 PLANT_FROM_NEAREST = 5
 
 
-@SAA_OBJECTIVES.register("split_half")
 def split_half_loss(
     saa: SelfAttentionAggregator,
     features: torch.Tensor,
@@ -267,7 +229,6 @@ def split_half_loss(
     return _look_alike_loss(saa, features, labels, num_clusters, **{**options, **nothing_planted})
 
 
-@SAA_OBJECTIVES.register("planted")
 def planted_outlier_loss(
     saa: SelfAttentionAggregator,
     features: torch.Tensor,
@@ -284,7 +245,6 @@ def planted_outlier_loss(
     return _look_alike_loss(saa, features, labels, num_clusters, **{**options, "merge_share": 0.0})
 
 
-@SAA_OBJECTIVES.register("merge")
 def merged_look_alikes_loss(
     saa: SelfAttentionAggregator,
     features: torch.Tensor,
@@ -402,10 +362,8 @@ def _cluster_nce(
 
 # ---------------------------------------------------------------- dispersion
 DispersionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-DISPERSION: Registry[DispersionFn] = Registry("SAA dispersion")
 
 
-@DISPERSION.register("weight")
 def dispersion_from_weight(
     features: torch.Tensor, labels: torch.Tensor, prototypes: torch.Tensor, weights: torch.Tensor
 ) -> torch.Tensor:
@@ -414,7 +372,6 @@ def dispersion_from_weight(
     return 1 - weights * counts[labels]
 
 
-@DISPERSION.register("distance")
 def dispersion_from_distance(
     features: torch.Tensor, labels: torch.Tensor, prototypes: torch.Tensor, weights: torch.Tensor
 ) -> torch.Tensor:

@@ -8,8 +8,9 @@ prototypes, in the order to apply them;
 Positions rather than features, so that the trainer can also tell *which* samples
 moved the memory (a diagnostic). Both contexts carry the memory's
 :class:`MemoryState`, where an init strategy leaves what an update strategy reads
-(the SAA that CSA trains and HPS ranks with). Adding a strategy is one registered
-function.
+(the SAA that CSA trains and HPS ranks with). Adding a strategy is one function and
+its name in :data:`~robustreid.memory.settings.PROTOTYPE_INIT` or
+:data:`~robustreid.memory.settings.MEMORY_UPDATE`; a user registers their own there.
 """
 
 from __future__ import annotations
@@ -21,15 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from robustreid.memory.camera_proxies import cluster_camera_groups
-from robustreid.memory.saa import SAAConfig, SAAState
-from robustreid.utils.registry import Registry
-
-#: How gated updates judge a member's reliability: within its camera group (3C), or its whole cluster.
-RELIABILITY_GROUPS = ("camera", "cluster")
-#: The init strategies that train the SAA which HPS and ``saa.loss_quantile`` read.
-SAA_TRAINING_INITS = ("csa", "mean+saa")
-#: The update strategies that read that SAA: each needs one of :data:`SAA_TRAINING_INITS`.
-SAA_READING_UPDATES = ("hps", "hps_gated")
+from robustreid.memory.saa import SAAState
+from robustreid.memory.settings import SAAConfig
 
 
 def member_reliability(
@@ -151,9 +145,6 @@ class UpdateContext:
 InitFn = Callable[[InitContext], torch.Tensor]
 UpdateFn = Callable[[UpdateContext], torch.Tensor]
 
-PROTOTYPE_INIT: Registry[InitFn] = Registry("prototype init")
-MEMORY_UPDATE: Registry[UpdateFn] = Registry("memory update")
-
 
 def mean_prototypes(features: torch.Tensor, labels: torch.Tensor, num_clusters: int) -> torch.Tensor:
     """The mean of each cluster's member features (a zero row for a cluster without members)."""
@@ -163,13 +154,11 @@ def mean_prototypes(features: torch.Tensor, labels: torch.Tensor, num_clusters: 
     return sums / counts[:, None]
 
 
-@PROTOTYPE_INIT.register("mean")
 def init_by_mean(ctx: InitContext) -> torch.Tensor:
     """Cluster Contrast: the mean of each cluster's member features."""
     return mean_prototypes(ctx.features, ctx.labels, ctx.num_clusters)
 
 
-@MEMORY_UPDATE.register("mean")
 def update_by_every_sample(ctx: UpdateContext) -> torch.Tensor:
     """Every sample in the batch updates its class prototype."""
     return torch.arange(len(ctx.targets), device=ctx.targets.device)
@@ -186,7 +175,6 @@ def update_by_highest_score(targets: torch.Tensor, scores: torch.Tensor) -> torc
     return first.scatter_reduce_(0, inverse[is_best], position[is_best], reduce="amin")
 
 
-@MEMORY_UPDATE.register("hard")
 def update_by_hardest_by_cosine(ctx: UpdateContext) -> torch.Tensor:
     """Cluster Contrast "hard": the sample least similar to its current prototype."""
     similarity = (ctx.features * ctx.prototypes[ctx.targets]).sum(dim=1)
@@ -210,7 +198,6 @@ def _batch_reliability(ctx: UpdateContext) -> torch.Tensor:
     return ctx.state.reliability[ctx.indices]
 
 
-@MEMORY_UPDATE.register("gated")
 def update_by_gated_hardest(ctx: UpdateContext) -> torch.Tensor:
     """3C-style: per class, the sample with the best gate of distance to the prototype and reliability."""
     hardness = 1 - (ctx.features * ctx.prototypes[ctx.targets]).sum(dim=1)
