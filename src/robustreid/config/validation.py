@@ -34,8 +34,7 @@ from robustreid.memory.settings import (
     SAA_READING_UPDATES,
     SAA_TRAINING_INITS,
 )
-from robustreid.models import BACKBONES, POOLINGS
-from robustreid.models.registry import LAST_STRIDES
+from robustreid.models.registry import BACKBONES, LAST_STRIDES, POOLINGS
 from robustreid.utils.devices import INFERENCE_DTYPES, is_device_name
 
 if TYPE_CHECKING:

@@ -1,32 +1,24 @@
-"""Backbones and the re-ID head: ``build_model(name)`` gives an image -> unit-norm embedding network."""
+"""Backbones and the re-ID head: ``build_model(name)`` gives an image -> unit-norm embedding network.
 
-from robustreid.models.config import ModelConfig
-from robustreid.models.efficientnet_lite import EfficientNetLite, build_efficientnet_lite
-from robustreid.models.factory import (
-    backbone_names,
-    build_model,
-    build_model_from_config,
-    model_from_architecture,
+:mod:`.config` and :mod:`.registry` say what a config's ``model.*`` may be without
+importing torch; the package's names are imported when first used.
+"""
+
+from robustreid.utils.lazy import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "robustreid.models.config": ["ModelConfig"],
+        "robustreid.models.efficientnet_lite": ["EfficientNetLite", "build_efficientnet_lite"],
+        "robustreid.models.factory": [
+            "backbone_names",
+            "build_model",
+            "build_model_from_config",
+            "model_from_architecture",
+        ],
+        "robustreid.models.head": ["GeneralizedMeanPooling", "GlobalAveragePooling", "ReidModel", "bn_neck"],
+        "robustreid.models.registry": ["BACKBONES", "POOLINGS", "BackboneFactory"],
+        "robustreid.models.resnet": ["ResNetTrunk", "resnet50"],
+    },
 )
-from robustreid.models.head import POOLINGS, GeneralizedMeanPooling, GlobalAveragePooling, ReidModel, bn_neck
-from robustreid.models.registry import BACKBONES, BackboneFactory
-from robustreid.models.resnet import ResNetTrunk, resnet50
-
-__all__ = [
-    "BACKBONES",
-    "POOLINGS",
-    "BackboneFactory",
-    "EfficientNetLite",
-    "GeneralizedMeanPooling",
-    "GlobalAveragePooling",
-    "ModelConfig",
-    "ReidModel",
-    "ResNetTrunk",
-    "backbone_names",
-    "bn_neck",
-    "build_efficientnet_lite",
-    "build_model",
-    "build_model_from_config",
-    "model_from_architecture",
-    "resnet50",
-]

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robustreid.errors import CheckpointError, ConfigError
-from robustreid.models.registry import BACKBONES, validate_last_stride
+from robustreid.models.registry import validate_last_stride
 from robustreid.models.weights import PackagedWeights, StateDict, load_state_dict_file, load_strictly
 
 BN_EPS = 1e-3  # TensorFlow's default; the running statistics were estimated with it
@@ -279,5 +279,6 @@ def build_efficientnet_lite(
     return model
 
 
-for _variant in VARIANTS:
-    BACKBONES.register(f"efficientnet_{_variant}")(partial(build_efficientnet_lite, _variant))
+#: The backbone factories that :data:`~robustreid.models.registry.BACKBONES` names ``efficientnet_<variant>``.
+efficientnet_lite0 = partial(build_efficientnet_lite, "lite0")
+efficientnet_lite2 = partial(build_efficientnet_lite, "lite2")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from robustreid.models import efficientnet_lite, resnet  # noqa: F401  (importing registers the backbones)
 from robustreid.models.config import ModelConfig
 from robustreid.models.head import ReidModel
 from robustreid.models.registry import BACKBONES

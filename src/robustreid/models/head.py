@@ -14,15 +14,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from robustreid.errors import ConfigError
-from robustreid.utils.registry import Registry
+from robustreid.models.registry import POOLINGS
 
 if TYPE_CHECKING:
     from robustreid.models.config import ModelConfig
 
-POOLINGS: Registry[type[nn.Module]] = Registry("pooling")
 
-
-@POOLINGS.register("gem")
 class GeneralizedMeanPooling(nn.Module):
     """GeM: (mean x^p)^(1/p) per channel; p=1 is average pooling, large p approaches max pooling.
 
@@ -40,7 +37,6 @@ class GeneralizedMeanPooling(nn.Module):
         return maps.clamp(min=self.eps).pow(self.p).mean(dim=(2, 3)).pow(1.0 / self.p)
 
 
-@POOLINGS.register("avg")
 class GlobalAveragePooling(nn.Module):
     """Mean over all positions: (B, C, h, w) -> (B, C)."""
 

@@ -1,17 +1,20 @@
-"""The backbone registry and the contract every backbone factory follows.
+"""The names of the backbones and poolings, and the contract every backbone factory follows.
 
 A uniform factory signature lets ``build_model`` and the CLI treat every
-backbone alike; each backbone module registers itself on import.
+backbone alike. Torch-free, so that a config's ``model.*`` is checked without
+importing torch: each registry declares where its factories live
+(:mod:`robustreid.utils.registry`), imported when a model is first built.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from torch import nn
+from typing import TYPE_CHECKING, Protocol
 
 from robustreid.errors import ConfigError
 from robustreid.utils.registry import Registry
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class BackboneFactory(Protocol):
@@ -26,8 +29,23 @@ class BackboneFactory(Protocol):
     ) -> nn.Module: ...
 
 
-BACKBONES: Registry[BackboneFactory] = Registry("backbone")
-
+#: ``model.backbone``.
+BACKBONES: Registry[BackboneFactory] = Registry(
+    "backbone",
+    {
+        "efficientnet_lite0": "robustreid.models.efficientnet_lite:efficientnet_lite0",
+        "efficientnet_lite2": "robustreid.models.efficientnet_lite:efficientnet_lite2",
+        "resnet50": "robustreid.models.resnet:resnet50",
+    },
+)
+#: ``model.pooling``: feature maps (B, C, h, w) -> (B, C).
+POOLINGS: Registry[type[nn.Module]] = Registry(
+    "pooling",
+    {
+        "gem": "robustreid.models.head:GeneralizedMeanPooling",
+        "avg": "robustreid.models.head:GlobalAveragePooling",
+    },
+)
 
 #: 1 (re-ID: twice the spatial resolution of the last stage) or 2 (ImageNet): the only strides that make sense.
 LAST_STRIDES = (1, 2)

@@ -14,7 +14,7 @@ from collections import OrderedDict
 import torchvision
 from torch import nn
 
-from robustreid.models.registry import BACKBONES, validate_last_stride
+from robustreid.models.registry import validate_last_stride
 from robustreid.models.weights import load_state_dict_file, load_strictly
 
 DROPPED_LAYERS = ("avgpool", "fc")  # re-ID pools and embeds on its own
@@ -30,7 +30,6 @@ class ResNetTrunk(nn.Sequential):
         return [nn.ModuleList([self.conv1, self.bn1]), self.layer1, self.layer2, self.layer3, self.layer4]
 
 
-@BACKBONES.register("resnet50")
 def resnet50(pretrained: bool = True, weights: str | None = None, last_stride: int = 1) -> ResNetTrunk:
     """ResNet-50 feature maps (B, 2048, H/16, W/16) with last stride 1 (H/32 with 2).
 
