@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from robustreid.clustering.neighbours import KNN_SETTINGS
 from robustreid.clustering.pseudo_labels import CLUSTER_METHODS, eps_requirement
-from robustreid.data import DATASETS
+from robustreid.data.datasets.registry import DATASETS
 from robustreid.errors import ConfigError
 from robustreid.memory.settings import (
     DISPERSION,

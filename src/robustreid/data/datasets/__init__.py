@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from robustreid.data.base import ReidDataset
-from robustreid.data.datasets import dukemtmcreid, folder, market1501, msmt17, personx, synthetic  # noqa: F401
 from robustreid.data.datasets.registry import DATASETS
+
+if TYPE_CHECKING:
+    from robustreid.data.base import ReidDataset
 
 
 def load_dataset(name: str, root: str | Path | None = None, **kwargs: Any) -> ReidDataset:

@@ -6,12 +6,10 @@ from pathlib import Path
 
 from robustreid.data.base import ReidDataset
 from robustreid.data.datasets.market_style import load_market_style, one_based_cameras
-from robustreid.data.datasets.registry import DATASETS
 
 BASES = ("DukeMTMC-reID", "dukemtmcreid/DukeMTMC-reID", "")
 CAMERAS = one_based_cameras(8)
 
 
-@DATASETS.register("dukemtmcreid")
 def load_dukemtmcreid(root: Path | None) -> ReidDataset:
     return load_market_style("dukemtmcreid", root, BASES, CAMERAS)

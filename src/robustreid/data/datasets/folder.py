@@ -17,7 +17,6 @@ from pathlib import Path
 from robustreid.data.base import ImageItem, ReidDataset
 from robustreid.data.datasets.layout import IMAGE_EXTENSIONS, contained_path, list_images, require_root
 from robustreid.data.datasets.market_style import JUNK_PID, camera_from_name, pid_from_name
-from robustreid.data.datasets.registry import DATASETS
 from robustreid.errors import DataError
 
 NO_CAMERA = -1
@@ -32,7 +31,6 @@ or query/gallery given as CSV files with columns path,pid,camid (paths relative 
 or csv=<one CSV> with columns path,pid,camid,split (split = query or gallery)."""
 
 
-@DATASETS.register("folder")
 def load_folder(
     root: Path | None,
     query: str | Path | None = None,

@@ -14,7 +14,6 @@ from pathlib import Path
 from robustreid.data.base import ImageItem, ReidDataset
 from robustreid.data.datasets.layout import Layout, contained_path, find_layout, require_root
 from robustreid.data.datasets.market_style import MARKET_LAYOUT, load_market_folders, one_based_cameras
-from robustreid.data.datasets.registry import DATASETS
 from robustreid.errors import DataError
 
 BASES = ("MSMT17_V1", "MSMT17_V2", "msmt17/MSMT17_V1", "msmt17/MSMT17_V2", "")
@@ -79,7 +78,6 @@ def load_official(base: Path, layout: Layout) -> ReidDataset:
     return ReidDataset("msmt17", **splits)
 
 
-@DATASETS.register("msmt17")
 def load_msmt17(root: Path | None) -> ReidDataset:
     """MSMT17 in whichever layout is found first (official lists, else the Market-style repack)."""
     base, layout = find_layout("msmt17", require_root(root, "msmt17"), BASES, LAYOUTS)

@@ -10,13 +10,11 @@ from pathlib import Path
 
 from robustreid.data.base import ReidDataset
 from robustreid.data.datasets.market_style import load_market_style
-from robustreid.data.datasets.registry import DATASETS
 
 BASES = ("PersonX", "subset1", "PersonX/subset1", "")
 RAW_CAMERAS = (3, 4, 8, 10, 11, 12)
 CAMERAS = {raw: camid for camid, raw in enumerate(RAW_CAMERAS)}
 
 
-@DATASETS.register("personx")
 def load_personx(root: Path | None) -> ReidDataset:
     return load_market_style("personx", root, BASES, CAMERAS)

@@ -7,7 +7,6 @@ from typing import Any
 
 from robustreid.data.base import ReidDataset
 from robustreid.data.datasets.market_style import load_market_folders, one_based_cameras
-from robustreid.data.datasets.registry import DATASETS
 from robustreid.data.synthetic import DEFAULT_NUM_CAMERAS, generate_synthetic, synthetic_cache_dir
 from robustreid.errors import ConfigError
 
@@ -20,7 +19,6 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 
-@DATASETS.register("synthetic")
 def load_synthetic(root: Path | None = None, size: str = "market_like", **params: Any) -> ReidDataset:
     """Generate (once) under ``root`` or the cache folder, then read it like Market-1501.
 
