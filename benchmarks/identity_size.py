@@ -1,7 +1,7 @@
 """Can ``auto`` read the identity size from the features? Estimates against the true size.
 
 ``cluster.*=auto`` derives k1, k2, min_samples and eps from an estimate of how many images
-one person has (``robustreid.clustering.settings.identity_size``: where the similarity along
+one person has (``robustreid.clustering.auto.identity_size``: where the similarity along
 a sample's ranked neighbours drops the most). This script measures, on the training images
 of each data set, without training or with a trained model (``--model``):
 
@@ -36,9 +36,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
+from robustreid.clustering.auto import SEARCH, identity_size  # noqa: E402
 from robustreid.clustering.camera_bias import debiased_neighbours  # noqa: E402
 from robustreid.clustering.neighbours import knn  # noqa: E402
-from robustreid.clustering.settings import AUTO, SEARCH, identity_size  # noqa: E402
+from robustreid.clustering.settings import AUTO  # noqa: E402
 from robustreid.config import load_config  # noqa: E402
 from robustreid.data.images import ImageDataset  # noqa: E402
 from robustreid.data.transforms import build_test_transform  # noqa: E402

@@ -13,7 +13,7 @@ group crops by camera rather than by person.
 The guard's checks (:func:`collapse_problems`) need no labels. Each problem is
 logged as a warning that names the setting to change. When any setting is
 ``auto``, the reference's settings are used for as long as the guard passes them. The
-first time it fails them, settings are derived from the data (clustering/settings.py),
+first time it fails them, settings are derived from the data (clustering/auto.py),
 and again in the direction that fixes each further failure (smaller neighbourhoods and
 eps for merged clusters, larger eps for a sea of outliers). The result is then *kept*,
 camera penalty included: later epochs neither go back to the reference's settings nor
@@ -37,21 +37,17 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from robustreid.clustering.camera_bias import debiased_neighbours, has_several_cameras
-from robustreid.clustering.neighbours import KnnFunction, Neighbours, backend_for, knn
-from robustreid.clustering.pseudo_labels import graph_labels, jaccard_distance
-from robustreid.clustering.settings import (
-    AUTO,
-    REFERENCE,
+from robustreid.clustering.auto import (
     SEARCH,
-    ClusterConfig,
-    GuardConfig,
-    ResolvedSettings,
     eps_from_distances,
     identity_size,
     neighbourhood_settings,
     upper_pair_distances,
 )
+from robustreid.clustering.camera_bias import debiased_neighbours, has_several_cameras
+from robustreid.clustering.neighbours import KnnFunction, Neighbours, backend_for, knn
+from robustreid.clustering.pseudo_labels import graph_labels, jaccard_distance
+from robustreid.clustering.settings import AUTO, REFERENCE, ClusterConfig, GuardConfig, ResolvedSettings
 from robustreid.clustering.stats import cross_camera_share, pseudo_label_stats
 
 log = logging.getLogger("robustreid")

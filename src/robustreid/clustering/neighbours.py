@@ -40,14 +40,12 @@ import torch
 
 from robustreid.clustering._features import FeatureArray, normalized_features
 from robustreid.clustering._running_topk import new_running_topk, offer_to_columns, offer_to_rows
+from robustreid.clustering.settings import KNN_SETTINGS
 from robustreid.errors import ConfigError
 
 log = logging.getLogger("robustreid")
 
 KnnBackend = Literal["auto", "faiss", "torch", "ivf"]
-#: ``cluster.knn``: how the neighbours are searched.
-KnnSetting = Literal["exact", "approximate", "auto"]
-KNN_SETTINGS: tuple[str, ...] = get_args(KnnSetting)
 Neighbours = tuple[np.ndarray, np.ndarray]
 Rows = np.ndarray | slice
 #: :func:`knn`'s signature ``(features, k, backend)``: how a caller lets another function search,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.cluster import DBSCAN
@@ -13,13 +11,8 @@ from robustreid.clustering.communities import infomap_labels
 from robustreid.clustering.jaccard_dense import jaccard_distance_dense
 from robustreid.clustering.jaccard_sparse import jaccard_distance_sparse
 from robustreid.clustering.neighbours import KnnBackend, Neighbours
-from robustreid.clustering.settings import ClusterConfig
+from robustreid.clustering.settings import CLUSTER_METHODS, ClusterConfig, ClusterMethod, eps_requirement
 from robustreid.errors import ConfigError
-
-#: ``cluster.method``: the sparse Jaccard graph or the dense oracle's matrix, clustered by DBSCAN;
-#: or the sparse graph's communities (InfoMap)
-ClusterMethod = Literal["sparse", "dense", "infomap"]
-CLUSTER_METHODS: tuple[str, ...] = get_args(ClusterMethod)
 
 
 def jaccard_distance(
@@ -42,23 +35,6 @@ def jaccard_distance(
     if method == "dense":
         return jaccard_distance_dense(features, k1, k2)
     raise ConfigError(f"unknown cluster.method {method!r}; choose {', '.join(CLUSTER_METHODS)}")
-
-
-def eps_requirement(eps: float, method: str, method_key: str = "method") -> str | None:
-    """What DBSCAN's ``eps`` must be on this distance, or None when it fits: the one eps rule.
-
-    The sparse Jaccard graph stores only the pairs closer than 1 and scikit-learn reads a
-    missing pair as "not a neighbour", so an eps of 1 or more would miss pairs that the
-    dense matrix links; below 1 both give the same labels. InfoMap links the sparse graph's
-    pairs within eps, which must be below 1 too. ``method_key`` is how the caller spells the
-    method's setting (``cluster.method`` in a config).
-    """
-    if method != "dense" and not 0 < eps < 1:
-        return (
-            f"in (0, 1) with {method_key}={method}, whose Jaccard graph omits pairs at distance 1 "
-            f"(use {method_key}=dense for a larger eps)"
-        )
-    return None if eps > 0 else "> 0"
 
 
 def cluster_pseudo_labels(

@@ -19,8 +19,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from robustreid.clustering.neighbours import KNN_SETTINGS
-from robustreid.clustering.pseudo_labels import CLUSTER_METHODS, eps_requirement
+from robustreid.clustering.settings import CLUSTER_METHODS, KNN_SETTINGS, eps_requirement
 from robustreid.data.datasets.registry import DATASETS
 from robustreid.errors import ConfigError
 from robustreid.memory.settings import (
