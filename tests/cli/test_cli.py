@@ -189,7 +189,7 @@ def test_extract_with_a_checkpoint_gives_the_feature_extractors_features(checkpo
     "command, dtype", [("extract", "fp32"), ("evaluate", "fp32"), ("calibrate", "auto"), ("search", "auto")]
 )
 def test_every_command_that_embeds_shares_the_batch_size_and_measures_in_fp32(command, dtype):
-    from robustreid.inference.extractor import DEFAULT_BATCH_SIZE
+    from robustreid.inference.defaults import DEFAULT_BATCH_SIZE
 
     parser = build_parser()._subparsers._group_actions[0].choices[command]
     defaults = {action.dest: action.default for action in parser._actions}

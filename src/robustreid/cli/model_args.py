@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from robustreid.config.schema import DataConfig
 from robustreid.errors import ConfigError
-from robustreid.inference.extractor import DEFAULT_BATCH_SIZE
+from robustreid.inference.defaults import DEFAULT_BATCH_SIZE
 from robustreid.models.config import ModelConfig
 
 if TYPE_CHECKING:

@@ -3,7 +3,9 @@
 ``load_config(path, overrides)`` merges defaults, a YAML file and ``key=value``
 overrides and checks the result (:mod:`.validation`) before anything runs;
 ``robustreid config show`` prints what it resolves to. Each section's dataclass
-lives next to the code it configures and is re-exported here.
+lives in the torch-free settings of the package it configures (``clustering/settings.py``,
+``memory/settings.py``, ``models/config.py``) and is re-exported here: loading and
+checking a config never imports torch.
 """
 
 from robustreid.clustering.settings import ClusterConfig, GuardConfig
@@ -17,8 +19,7 @@ from robustreid.config.schema import (
     load_config,
     save_config,
 )
-from robustreid.memory.cluster_memory import MemoryConfig
-from robustreid.memory.saa import SAAConfig
+from robustreid.memory.settings import MemoryConfig, SAAConfig
 from robustreid.models.config import ModelConfig
 
 __all__ = [

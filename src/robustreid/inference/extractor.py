@@ -28,6 +28,7 @@ from robustreid.data.datasets.layout import list_images
 from robustreid.data.images import read_resized
 from robustreid.errors import DataError
 from robustreid.inference.checkpoint import Preprocessing, TrainedModel, load_model
+from robustreid.inference.defaults import DEFAULT_BATCH_SIZE
 from robustreid.inference.features import extract_features
 from robustreid.utils.runtime import resolve_device, resolve_inference_dtype
 
@@ -147,10 +148,6 @@ def model_fingerprint(model: torch.nn.Module, architecture: dict[str, Any]) -> s
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
-
-
-#: Images per forward pass unless the caller says otherwise: one default for every command that embeds images.
-DEFAULT_BATCH_SIZE = 64
 
 
 class FeatureExtractor:
