@@ -1,4 +1,5 @@
-"""The package's layers: no import circle between its packages, and using a model never loads training."""
+"""The package's layers: no import circle between its packages, using a model never loads training, and
+checking a config or building the command line never loads torch."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 
 SRC = Path(__file__).parents[1] / "src" / "robustreid"
 TRAINING_PACKAGES = ("robustreid.engine", "robustreid.memory", "robustreid.distributed")
+#: Libraries that take seconds to import together (torch alone: 2 s on a busy 2-core machine).
+HEAVY_LIBRARIES = ("torch", "torchvision", "faiss", "sklearn", "scipy", "numpy")
 
 
 def _package(module: str) -> str | None:
@@ -62,11 +65,36 @@ def test_no_import_circle_between_packages():
     assert "engine" not in reachable(graph, "inference") and "cli" not in reachable(graph, "engine")
 
 
+def modules_loaded_by(code: str) -> tuple[list[str], str]:
+    """The modules a fresh interpreter has loaded after running ``code``, and what it wrote on stderr."""
+    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1]), done.stderr
+
+
+def heavy(modules: list[str]) -> list[str]:
+    return [m for m in modules if m.split(".")[0] in HEAVY_LIBRARIES]
+
+
 @pytest.mark.parametrize("package", ["robustreid.search", "robustreid.inference"])
 def test_using_a_model_does_not_load_the_training_code(package):
     """Embedding a gallery must not pay for (or depend on) the trainer, the memory or torchrun's code."""
-    code = f"import json, sys, {package}; print(json.dumps(sorted(sys.modules)))"
-    loaded = json.loads(
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    )
+    loaded, _ = modules_loaded_by(f"import {package}")
     assert [m for m in loaded if m.startswith(TRAINING_PACKAGES)] == []
+
+
+def test_a_mistake_in_a_config_is_reported_without_loading_torch(tmp_path):
+    """``robustreid train`` names a bad choice at once: checking a config needs no torch (2 s to import)."""
+    config = tmp_path / "bad.yaml"
+    config.write_text("device: cuda\nmodel: {backbone: resnet50}\nmemory: {update: hpz}\n")
+    code = f"from robustreid.cli.main import main\nassert main(['train', '--config', {str(config)!r}]) == 2"
+    loaded, stderr = modules_loaded_by(code)
+    allowed = "gated, hard, hps, hps_gated, mean"
+    assert f"error: invalid config: memory.update='hpz' must be one of {allowed}" in stderr
+    assert heavy(loaded) == []
+
+
+def test_the_command_line_parser_does_not_load_torch():
+    """``robustreid --help`` and every command's options are built from torch-free modules."""
+    loaded, _ = modules_loaded_by("from robustreid.cli.main import build_parser\nbuild_parser()")
+    assert heavy(loaded) == []

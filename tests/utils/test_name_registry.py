@@ -6,8 +6,23 @@ import sys
 
 import pytest
 
+from robustreid.data.datasets.registry import DATASETS
 from robustreid.errors import ConfigError
+from robustreid.memory.settings import DISPERSION, ESTIMATORS, MEMORY_UPDATE, PROTOTYPE_INIT, SAA_OBJECTIVES
+from robustreid.models.registry import BACKBONES, POOLINGS
 from robustreid.utils.registry import Registry
+
+#: Every registry of the package: each declares where its factories live.
+PACKAGE_REGISTRIES = (
+    DATASETS,
+    BACKBONES,
+    POOLINGS,
+    PROTOTYPE_INIT,
+    MEMORY_UPDATE,
+    ESTIMATORS,
+    SAA_OBJECTIVES,
+    DISPERSION,
+)
 
 
 @pytest.fixture
@@ -72,3 +87,10 @@ def test_registering_a_declared_name_is_a_bug(paints):
     with pytest.raises(KeyError, match="paint 'crimson' is already registered"):
         paints.register("crimson")(lambda: "red")
     assert paints.get("crimson")() == "crimson"
+
+
+@pytest.mark.parametrize("registry", PACKAGE_REGISTRIES, ids=lambda registry: registry.kind)
+def test_every_name_the_package_declares_finds_its_factory(registry):
+    assert len(registry) > 0
+    for name in registry:
+        assert callable(registry.get(name)), name

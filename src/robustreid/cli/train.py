@@ -24,6 +24,7 @@ def add_parsers(sub) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> None:
+    config = config_from(args)  # first: a mistake in it is reported without waiting for torch to load
     from robustreid.engine.run import train_and_report
 
-    train_and_report(config_from(args), resume=args.resume)
+    train_and_report(config, resume=args.resume)

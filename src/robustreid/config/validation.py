@@ -10,6 +10,8 @@ value must be: a range, the registered names, or the other key it depends on.
 Range rules apply to numbers only: a setting that may also be a word (``cluster.eps:
 auto``) has its words checked by the schema that defines it. Choices are read from
 the registries when the config is checked, so a strategy a user registers is accepted.
+Every name and setting here comes from a torch-free module, so that a mistake is
+reported before torch is imported.
 """
 
 from __future__ import annotations
