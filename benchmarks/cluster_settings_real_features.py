@@ -2,7 +2,7 @@
 
 Re-clusters the training features that one Market-1501 CPU protocol run clustered
 (``benchmarks/_feature_dumps.py``: epoch 0 = ImageNet, a middle and the last epoch) with
-other settings (``cluster.eps``, ``cluster.camera_penalty``), and scores each clustering
+other settings (``cluster.k1``, ``cluster.eps``, ``cluster.camera_penalty``), and scores each clustering
 against the true identities, read for scoring only: clusters, outliers, purity, NMI and
 the ARI over the clustered images. These are proxies. A model trained on other
 pseudo-labels has other features, so a setting is judged by the final mAP of a protocol
@@ -10,9 +10,10 @@ run (benchmarks/train_protocol.py); this bench only says which settings are wort
 hour. Seconds per dump.
 
     python benchmarks/cluster_settings_real_features.py [--run market1501_cpu_v5_seed2] \
-        [--eps 0.6 0.5 0.45 0.4] [--camera-penalty 0 auto]
+        [--k1 30] [--eps 0.6 0.5 0.45 0.4] [--camera-penalty 0 auto] [--dumps imagenet middle last]
 
-Writes benchmarks/results/cluster_settings_real_features.json and a row in docs/results.md.
+Writes benchmarks/results/<--name>.json (default cluster_settings_real_features) and a row in
+docs/results.md; each setting's key is ``k1_<k1>_eps<eps>_camera<penalty>``.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from robustreid.clustering.settings import ClusterConfig  # noqa: E402
 DUMPS = {"imagenet": 0, "middle": 8, "last": 15}
 
 
-def score_settings(dump: FeatureDump, eps: float, camera_penalty: float | str) -> dict:
+def score_settings(dump: FeatureDump, k1: int, eps: float, camera_penalty: float | str) -> dict:
     """Cluster ``dump`` with these settings (the rest as the protocol's) and score it against the identities."""
-    config = ClusterConfig(eps=eps, camera_penalty=camera_penalty)
+    config = ClusterConfig(k1=k1, eps=eps, camera_penalty=camera_penalty)
     labels, _ = PseudoLabeler(config)(dump.features, dump.camids)
     clustered = labels >= 0
     stats = pseudo_label_stats(labels, dump.pids)
@@ -54,8 +55,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--run", default="market1501_cpu_v5_seed2", help="the dumps' run name")
+    parser.add_argument("--name", default="cluster_settings_real_features", help="the result's name")
+    parser.add_argument("--k1", type=int, nargs="+", default=[30])
     parser.add_argument("--eps", type=float, nargs="+", default=[0.6, 0.5, 0.45, 0.4])
     parser.add_argument("--camera-penalty", nargs="+", default=["0", "auto"])
+    parser.add_argument("--dumps", nargs="+", choices=sorted(DUMPS), default=list(DUMPS))
     args = parser.parse_args()
     folder = dump_dir(args.run)
     if not (folder / f"epoch_{DUMPS['imagenet']:02d}.npz").exists():
@@ -64,12 +68,13 @@ def main() -> None:
     penalties = [p if p == "auto" else float(p) for p in args.camera_penalty]
     figures = {
         name: {
-            f"eps{eps}_camera{penalty}": score_settings(dump, eps, penalty)
+            f"k1_{k1}_eps{eps}_camera{penalty}": score_settings(dump, k1, eps, penalty)
             for penalty in penalties
+            for k1 in args.k1
             for eps in args.eps
         }
-        for name, epoch in DUMPS.items()
-        for dump in [FeatureDump.load(folder / f"epoch_{epoch:02d}.npz")]
+        for name in args.dumps
+        for dump in [FeatureDump.load(folder / f"epoch_{DUMPS[name]:02d}.npz")]
     }
     summary = {
         f"{name}.{setting}": f"{row['clusters']} clusters, purity {row['purity']}"
@@ -78,7 +83,7 @@ def main() -> None:
         if setting.endswith("camera0.0") and name != "imagenet"
     }
     write_result(
-        "cluster_settings_real_features",
+        args.name,
         "python benchmarks/cluster_settings_real_features.py " + shlex.join(sys.argv[1:]),
         time.perf_counter() - start,
         {"run": args.run, "dumps": DUMPS, "settings": figures},
