@@ -8,12 +8,7 @@ import torch
 
 from robustreid.clustering import knn
 from robustreid.clustering import neighbours as neighbours_module
-from robustreid.clustering.neighbours import (
-    APPROXIMATE_ABOVE,
-    backend_for,
-    neighbour_recall,
-    neighbour_recall_within,
-)
+from robustreid.clustering.neighbours import APPROXIMATE_ABOVE, backend_for, neighbour_recall
 from robustreid.errors import ConfigError
 
 
@@ -59,13 +54,12 @@ def test_invalid_arguments_are_explained(kwargs, message, make_blobs):
         knn(make_blobs(n_ids=2, per_id=3, spread=0.5)[0], **kwargs)
 
 
-def test_approximate_search_gets_99_percent_of_the_neighbours_right(planted_identities):
+def test_approximate_search_finds_99_percent_of_the_exact_neighbours(planted_identities):
     x, _ = planted_identities(6000)
-    exact_similarities, exact = knn(x, 30, backend="torch")
+    exact = knn(x, 30, backend="torch")[1]
     similarities, indices = knn(x, 30, backend="ivf")
     assert similarities.shape == indices.shape == (6000, 30) and indices.dtype == np.int64
-    assert neighbour_recall_within(similarities, exact_similarities) >= 0.99  # measured 0.995
-    assert neighbour_recall(indices, exact) >= 0.98  # measured 0.987: the rest are near-ties
+    assert neighbour_recall(indices, exact) >= 0.99  # measured 0.994
     assert np.all(np.diff(similarities, axis=1) <= 0)
     assert np.array_equal(indices[:, 0], np.arange(6000))
     computed = np.einsum("nd,nkd->nk", x, x[indices])
@@ -81,29 +75,6 @@ def test_a_subset_of_rows_finds_what_the_whole_search_finds_for_them(backend, ma
     assert np.array_equal(part_indices, indices[rows])
     np.testing.assert_allclose(part_similarities, similarities[rows], atol=1e-6)
     assert knn(x, 10, backend=backend, rows=slice(300, 300))[1].shape == (0, 10)  # a rank without rows
-
-
-def test_a_stranger_nearly_as_far_as_the_exact_kth_neighbour_counts_as_found():
-    exact = np.array([[1.0, 0.6, 0.05]], dtype=np.float32)  # the 3rd: a stranger at chance level
-    assert neighbour_recall_within(np.array([[1.0, 0.6, 0.04]]), exact) == 1.0  # distance 1.386 vs 1.378
-    assert neighbour_recall_within(np.array([[1.0, 0.6, 0.0]]), exact) == pytest.approx(2 / 3)  # 1.414
-    assert neighbour_recall_within(np.array([[1.0, 0.6, 0.0]]), exact, epsilon=0.03) == 1.0
-
-
-def test_nprobe_stays_small_where_the_last_neighbours_are_strangers_at_chance_level():
-    """200 people of 10 images, k = 30: 20 of each row's exact neighbours are near-ties among
-    strangers, which only scanning every list would order exactly."""
-    rng = np.random.default_rng(0)
-    centres = rng.standard_normal((200, 256)).astype(np.float32)
-    x = np.repeat(centres, 10, axis=0) + 0.5 * rng.standard_normal((2000, 256)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    index = neighbours_module._trained_ivf_index(x, 50)
-    index.nprobe = neighbours_module._calibrated_nprobe(index, torch.from_numpy(x), x, 30, 2048)
-    exact = knn(x, 30, backend="torch")[1]
-    found = index.search(x, 30)[1]
-    assert index.nprobe <= 16  # measured 16 of 50 lists
-    assert neighbour_recall(found, exact) < 0.99  # the exact 30 would need all 50 (0.975 at 32)
-    assert neighbour_recall(found[:, :10], exact[:, :10]) == 1.0  # each person's own images
 
 
 def test_rows_whose_probed_lists_hold_fewer_than_k_samples_are_searched_exactly(monkeypatch, make_blobs):

@@ -18,12 +18,9 @@ own tiles for faiss: no N x N matrix is allocated.
 The approximate backend, ``ivf``, searches a faiss inverted-file index on the CPU: k-means
 on a sample splits the features into about 4 sqrt(N) lists, and each query scans only the
 lists of its nearest centroids. That number (nprobe) is calibrated on every search: the
-fewest lists with which a sample of queries gets :data:`RECALL_TARGET` of its k neighbours
-right, so the recall holds on features that cluster loosely (an ImageNet model's) as well as
-on tight ones. A neighbour is right when it is as close as the exact k-th one, up to
-:data:`NEAR_TIE` (:func:`neighbour_recall_within`): where a sample's own people run out
-before k, its last neighbours are strangers at nearly equal, chance-level distances, which
-only an exhaustive scan tells apart, and which the k-reciprocal test discards anyway. ``cluster.knn`` chooses between exact and approximate
+fewest lists with which a sample of queries finds :data:`RECALL_TARGET` of its exact
+neighbours, so the recall holds on features that cluster loosely (an ImageNet model's) as
+well as on tight ones. ``cluster.knn`` chooses between exact and approximate
 (:func:`backend_for`).
 
 Every backend can search a subset of the rows (``rows``) against all of them, which is how
@@ -65,12 +62,8 @@ LISTS_PER_SQRT_N = 4
 TRAINING_POINTS_PER_LIST = 40
 #: k-means iterations for the lists: their quality only moves nprobe, which is calibrated anyway.
 KMEANS_ITERATIONS = 10
-#: Share of a sample's k neighbours that the approximate search must get right (see NEAR_TIE).
+#: Share of a sample's exact k nearest neighbours that the approximate search must find.
 RECALL_TARGET = 0.99
-#: A found neighbour is right if its distance is at most (1 + NEAR_TIE) times the exact k-th
-#: neighbour's: ann-benchmarks' "epsilon recall". At chance level (cosine ~0.05, distance ~1.38)
-#: 0.01 admits any stranger above cosine ~0.03; at cosine 0.6 it admits cosine >= 0.59.
-NEAR_TIE = 0.01
 #: Queries on which nprobe is calibrated: 256 x k neighbours measure a recall of 0.99 to about 0.001.
 CALIBRATION_QUERIES = 256
 
@@ -124,18 +117,6 @@ def neighbour_recall(found: np.ndarray, exact: np.ndarray) -> float:
     width = int(max(exact.max(), found.max())) + 2  # -1 (faiss' padding) shifts to 0, never an index
     offsets = np.arange(len(exact), dtype=np.int64)[:, None] * width + 1
     return float(np.isin(exact + offsets, found + offsets).mean())
-
-
-def neighbour_recall_within(found: np.ndarray, exact: np.ndarray, epsilon: float = NEAR_TIE) -> float:
-    """The share of ``found`` neighbours (cosine similarities, one row per query) that are as close as
-    the row's ``exact`` k-th neighbour, up to a factor ``1 + epsilon`` on the distance.
-
-    Unlike :func:`neighbour_recall` it does not ask to tell apart strangers at nearly equal
-    distances. Unit vectors: distance = sqrt(2 - 2 cosine).
-    """
-    kth_distance = np.sqrt(np.maximum(2 - 2 * exact[:, -1:], 0))
-    found_distance = np.sqrt(np.maximum(2 - 2 * found, 0))
-    return float((found_distance <= (1 + epsilon) * kth_distance).mean())
 
 
 def _query_rows(n: int, rows: Rows | None) -> np.ndarray:
@@ -263,16 +244,14 @@ def _seeded_sample(n: int, size: int) -> np.ndarray:
 
 
 def _calibrated_nprobe(index, x: torch.Tensor, data: np.ndarray, k: int, block_size: int) -> int:
-    """The fewest lists to scan, doubling from 1, with which a sample of queries gets
-    :data:`RECALL_TARGET` of its neighbours right (all lists when none reaches it)."""
+    """The fewest lists to scan, doubling from 1, with which a sample of queries finds
+    :data:`RECALL_TARGET` of its exact neighbours (all lists when none reaches it)."""
     sample = _seeded_sample(x.shape[0], CALIBRATION_QUERIES)
-    exact = _torch_rows_knn(x, sample, k, block_size)[0]
+    exact = _torch_rows_knn(x, sample, k, block_size)[1]
     nprobe = 1
     while True:
         index.nprobe = nprobe
-        found, indices = index.search(data[sample], k)
-        padded = indices < 0  # fewer than k in the probed lists: counted as the farthest, a miss
-        recall = neighbour_recall_within(np.where(padded, -1.0, found), exact)
+        recall = neighbour_recall(index.search(data[sample], k)[1], exact)
         if recall >= RECALL_TARGET or nprobe == index.nlist:
             break
         nprobe = min(2 * nprobe, index.nlist)
