@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -23,7 +22,7 @@ from robustreid.engine.builder import build_dataset, build_trainer
 from robustreid.engine.observers import EpochObserver
 from robustreid.engine.run_dir import RunDir
 from robustreid.engine.trainer import Trainer
-from robustreid.utils.runtime import seed_everything
+from robustreid.utils.runtime import seed_everything, signal_handler
 
 log = logging.getLogger("robustreid")
 
@@ -111,18 +110,12 @@ def _terminate_as_interrupt() -> Iterator[None]:
     Checkpoints are only ever written whole after an epoch, so stopping at any point
     loses at most the epoch in progress, which ``--resume`` repeats exactly.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
+    with signal_handler((signal.SIGTERM,), interrupt):
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _initial_metrics(trainer: Trainer, before_training: bool, resume: bool) -> dict[str, float] | None:

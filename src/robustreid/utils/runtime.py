@@ -8,7 +8,7 @@ import random
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
@@ -129,28 +129,38 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
+def signal_handler(signals: Sequence[int], handler: Callable[[int, Any], object]) -> Iterator[None]:
+    """``handler`` for ``signals`` inside the block, the previous handlers back after it.
+
+    Signal handlers belong to the main thread, and a handler set outside Python could not
+    be put back; in either case nothing changes.
+    """
+    foreign_handler = any(signal.getsignal(sig) is None for sig in signals)
+    if threading.current_thread() is not threading.main_thread() or foreign_handler:
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
 def stop_signals_held() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM until the block ends, then deliver them.
 
     A stop raised inside a writer's cleanup is not always a clean stop: torch.save's
     zip writer turns a KeyboardInterrupt raised mid-write into a RuntimeError when it
     closes the archive, so the run would end with a traceback instead of its
-    "interrupted" line. Signal handlers belong to the main thread, and a handler set
-    outside Python could not be put back; in either case nothing is held.
+    "interrupted" line.
     """
-    foreign_handler = any(signal.getsignal(sig) is None for sig in STOP_SIGNALS)
-    if threading.current_thread() is not threading.main_thread() or foreign_handler:
-        yield
-        return
     received: list[int] = []
-    previous = {
-        sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in STOP_SIGNALS
-    }
     try:
-        yield
+        with signal_handler(STOP_SIGNALS, lambda signum, frame: received.append(signum)):
+            yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         for signum in received:
             signal.raise_signal(signum)
 
