@@ -240,3 +240,18 @@ def test_every_search_of_the_labeler_is_its_own_with_the_configured_backend(monk
     assert labeler(chain, cameras)[1]["cluster_auto"] == "derived"
     assert labeler(chain, cameras)[1]["cluster_auto"] == "kept"
     assert len(backends) >= 3 and set(backends) == {"ivf"}
+
+
+def test_auto_keeps_the_reference_when_its_clusters_are_person_sized_despite_one_merge(caplog):
+    people, _ = planted(identities=40, per_identity=16)  # the reference finds each of them
+    chain, _ = chained(people=60, per_person=6)  # ...and merges most of these into one cluster
+    features = np.concatenate([people, chain])
+    labeler = PseudoLabeler(AUTO)
+    with caplog.at_level(logging.INFO, logger="robustreid"):
+        labels, figures = labeler(features)
+    assert figures["collapse"] == ["largest"]  # the merged region: 28 % of the images
+    assert figures["cluster_auto"] == "reference" and labeler.kept is None
+    assert "deriving" not in caplog.text
+    np.testing.assert_array_equal(labels, PseudoLabeler(ClusterConfig())(features)[0])
+    # the typical cluster is one person: 16 images, within the identity-size estimate
+    assert np.median(np.unique(labels[labels >= 0], return_counts=True)[1]) <= figures["identity_size"]

@@ -3,14 +3,16 @@
 Market-1501's settings (k1=30, min_samples=4, eps=0.6: :data:`REFERENCE`) fit about 17
 images per person; on a user's folder with 4 images per person they merge everyone into a
 few clusters. ``auto`` uses the reference's values (camera-blind) for as long as the collapse
-guard (``clustering/labeler.py``) finds their clustering sound. The first time it finds it
-degenerate, ``auto`` derives each setting from the features alone, never from labels, and
+guard (``clustering/labeler.py``) finds their clustering sound, or their median cluster no
+larger than one person's images can be (the identity size below, times the cameras). The
+first time it finds it degenerate with larger clusters, ``auto`` derives each setting from
+the features alone, never from labels, and
 keeps the derived settings for the rest of the run, deriving them again only when the guard
 fails those. Trying the reference's values every epoch instead made ``auto`` alternate on a
 few-images folder: they passed the guard in some epochs (merged clusters, 2-4 % as many as
-images, as on Market-1501) and failed it in others. The price, not measured yet: where the
-reference's values fail the guard in a single early epoch (the demo set did in some seeds), the
-rest of the run keeps derived settings, which split people who have many images. What is derived:
+images, as on Market-1501) and failed it in others. Keeping derived settings after a single
+failure split the demo set's people (12 images each, over 6 cameras), whose median reference
+cluster stays within the bound: hence the bound. What is derived:
 
 * the *identity size* s: the median, over samples, of where the similarity to a
   sample's ranked neighbours drops the most (see :func:`identity_size`), among its
