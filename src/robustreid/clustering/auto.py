@@ -11,7 +11,7 @@ keeps the derived settings for the rest of the run, deriving them again only whe
 fails those. Trying the reference's values every epoch instead made ``auto`` alternate on a
 few-images folder: they passed the guard in some epochs (merged clusters, 2-4 % as many as
 images, as on Market-1501) and failed it in others. Keeping derived settings after a single
-failure split the demo set's people (12 images each, over 6 cameras), whose median reference
+failure split the demo set's people (12 images each, over 5 cameras), whose median reference
 cluster stays within the bound: hence the bound. What is derived:
 
 * the *identity size* s: the median, over samples, of where the similarity to a

@@ -357,8 +357,8 @@ def _person_sized(labels: np.ndarray, size: float | None, cameras: np.ndarray | 
     identity-size estimate, about one person's images in one camera) in each camera.
 
     With it, a guard failure of the reference's settings is one merged region, and ``auto``
-    keeps them: on the demo set (12 images per person, 6 cameras) their median cluster held
-    7-18 images against a bound of 18-24, and settings derived after such a single failure
+    keeps them: on the demo set (12 images per person; 5 cameras in its training split) their
+    median cluster held 7-18 images against a bound of 15-20, and settings derived after a failure
     split its people (36.9 mAP against 43.1). On a folder of 4 images per person in 2 cameras
     it held 8 against a bound of 4: there the reference's clusters merge people throughout.
     """
