@@ -2,7 +2,8 @@
 
 For each size, in a fresh subprocess so that its peak memory is its own: synthetic
 identity-structured features (d = 1280, EfficientNet-Lite2's size), then the pseudo-labels
-with the approximate search (faiss IVF, fp16 lists, nprobe calibrated to 0.99 recall),
+with the approximate search (candidates from a faiss IVF over the 128 principal dimensions,
+ranked by exact similarity, nprobe calibrated to 0.99 recall),
 timed by phase: kNN, the rest of the Jaccard distance, DBSCAN. The peak memory they add is
 the growth of the process' RSS high-water mark (``VmHWM`` in /proc/self/status), reset to
 the RSS after the features are made (``/proc/self/clear_refs``), so that their generation's

@@ -54,16 +54,17 @@ def test_invalid_arguments_are_explained(kwargs, message, make_blobs):
         knn(make_blobs(n_ids=2, per_id=3, spread=0.5)[0], **kwargs)
 
 
-def test_approximate_search_finds_99_percent_of_the_exact_neighbours(planted_identities):
-    x, _ = planted_identities(6000)
+@pytest.mark.parametrize("dim", [64, 512], ids=["scanned-as-is", "scanned-in-128-principal-dims"])
+def test_approximate_search_finds_99_percent_of_the_exact_neighbours(dim, planted_identities):
+    x, _ = planted_identities(6000, dim=dim)
     exact = knn(x, 30, backend="torch")[1]
     similarities, indices = knn(x, 30, backend="ivf")
     assert similarities.shape == indices.shape == (6000, 30) and indices.dtype == np.int64
-    assert neighbour_recall(indices, exact) >= 0.99  # measured 0.994
+    assert neighbour_recall(indices, exact) >= 0.99  # measured 0.994 (64 dims), 0.998 (512)
     assert np.all(np.diff(similarities, axis=1) <= 0)
     assert np.array_equal(indices[:, 0], np.arange(6000))
     computed = np.einsum("nd,nkd->nk", x, x[indices])
-    assert np.abs(similarities - computed).max() < 1e-3  # the index stores fp16 (measured 2e-5)
+    assert np.abs(similarities - computed).max() < 1e-5  # ranked by exact similarities
 
 
 @pytest.mark.parametrize("backend", ["torch", "faiss", "ivf"])

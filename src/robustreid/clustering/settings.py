@@ -51,10 +51,9 @@ class ClusterConfig:
     # sparse | dense (the step-by-step oracle, small N only) | infomap (InfoMap communities of the
     # sparse Jaccard graph's pairs within eps instead of DBSCAN; clustering/communities.py)
     method: str = "sparse"
-    # exact | approximate (a faiss IVF index, recall >= 0.99) | auto (approximate above
-    # APPROXIMATE_ABOVE samples): how the neighbours are searched (clustering/neighbours.py).
-    # exact by default: on synthetic features at N = 100,000 the recall calibration scanned every
-    # list, slower than the exact search (docs/scaling.md)
+    # exact | approximate (candidates from a faiss IVF index over 128 principal dimensions, ranked
+    # exactly; recall >= 0.99) | auto (approximate above APPROXIMATE_ABOVE samples): how the
+    # neighbours are searched (clustering/neighbours.py; costs in docs/scaling.md)
     knn: str = "exact"
     # with camera ids: lower same-camera similarities by this much when ranking neighbours, after
     # centring each camera's features (clustering/camera_bias.py); 0 = camera-blind, as the reference
