@@ -57,8 +57,9 @@ Rows = np.ndarray | slice
 #: e.g. the search shared by the ranks under torchrun (``robustreid.distributed.neighbours``)
 KnnFunction = Callable[[FeatureArray, int, KnnBackend], Neighbours]
 
-#: ``cluster.knn=auto`` searches approximately above this many samples. Provisional: to be set
-#: from benchmarks/pseudo_labels_million.json, where the approximate search overtakes the exact one.
+#: ``cluster.knn=auto`` searches approximately above this many samples: the whole pseudo-labelling
+#: measured 0.9x the exact one's speed at 20,000, 1.9x at 50,000 and 2.1x at 100,000
+#: (benchmarks/results/pseudo_labels_million.json, d 1280, 2 cores).
 APPROXIMATE_ABOVE = 50_000
 #: The ``ivf`` index has about this many lists per sqrt(N): with nprobe of about 16 this balances
 #: assigning every sample to its lists (N x nlist products) against scanning them (N x nprobe x N / nlist).
