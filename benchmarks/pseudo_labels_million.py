@@ -22,8 +22,8 @@ their first 13 principal components (Market-1501's trained Lite0 features: 20), 
 image's own noise is isotropic. Centres spread evenly over all 1280 dimensions, as an earlier
 generator drew them, need 197 components for half the variance, and in so many effective
 dimensions an inverted file cannot keep a person's images in a few lists. They are generated
-in chunks straight into one float32 array (the library searches float32; the index stores
-fp16 itself), and their generation is not timed.
+in chunks straight into one float32 array (the library searches float32), and their generation
+is not timed.
 
     python benchmarks/pseudo_labels_million.py
     python benchmarks/pseudo_labels_million.py --sizes 5000 20000 --exact-up-to 20000 --name scratch

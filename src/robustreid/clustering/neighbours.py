@@ -61,8 +61,9 @@ KnnFunction = Callable[[FeatureArray, int, KnnBackend], Neighbours]
 #: measured 0.9x the exact one's speed at 20,000, 1.9x at 50,000 and 2.1x at 100,000
 #: (benchmarks/results/pseudo_labels_million.json, d 1280, 2 cores).
 APPROXIMATE_ABOVE = 50_000
-#: The ``ivf`` index has about this many lists per sqrt(N): with nprobe of about 16 this balances
-#: assigning every sample to its lists (N x nlist products) against scanning them (N x nprobe x N / nlist).
+#: The ``ivf`` index has about this many lists per sqrt(N): this balances assigning every sample to
+#: its lists (N x nlist products) against scanning them (N x nprobe x N / nlist); the calibration
+#: chose nprobe 32 at N = 50,000 and 128 at 100,000 (benchmarks/results/pseudo_labels_million.json).
 LISTS_PER_SQRT_N = 4
 #: k-means sample per list; faiss warns below 39.
 TRAINING_POINTS_PER_LIST = 40
