@@ -2,8 +2,9 @@
 
 For each size, in a fresh subprocess so that its peak memory is its own: synthetic
 identity-structured features (d = 1280, EfficientNet-Lite2's size), then the pseudo-labels
-with the approximate search (candidates from a faiss IVF over the 128 principal dimensions,
-ranked by exact similarity, nprobe calibrated to 0.99 recall),
+with the approximate search (candidates from k-means lists over the 128 principal dimensions,
+each list's queries scanning the lists its members probe in one matrix product, ranked by exact
+similarity, the probes calibrated to 0.99 recall),
 timed by phase: kNN, the rest of the Jaccard distance, DBSCAN. The peak memory they add is
 the growth of the process' RSS high-water mark (``VmHWM`` in /proc/self/status), reset to
 the RSS after the features are made (``/proc/self/clear_refs``), so that their generation's
@@ -67,7 +68,7 @@ GB = 1e9
 def main() -> None:
     args = parse_args()
     if args.worker:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")  # the calibrated nprobe, on stderr
+        logging.basicConfig(level=logging.INFO, format="%(message)s")  # the calibrated probes, on stderr
         print(json.dumps(measure(args.worker, args.exact_up_to)))
         return
     started = time.perf_counter()

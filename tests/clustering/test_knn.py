@@ -60,7 +60,7 @@ def test_approximate_search_finds_99_percent_of_the_exact_neighbours(dim, plante
     exact = knn(x, 30, backend="torch")[1]
     similarities, indices = knn(x, 30, backend="ivf")
     assert similarities.shape == indices.shape == (6000, 30) and indices.dtype == np.int64
-    assert neighbour_recall(indices, exact) >= 0.99  # measured 0.994 (64 dims), 0.998 (512)
+    assert neighbour_recall(indices, exact) >= 0.99  # measured 0.991 (64 dims), 0.994 (512)
     assert np.all(np.diff(similarities, axis=1) <= 0)
     assert np.array_equal(indices[:, 0], np.arange(6000))
     computed = np.einsum("nd,nkd->nk", x, x[indices])
@@ -79,8 +79,8 @@ def test_a_subset_of_rows_finds_what_the_whole_search_finds_for_them(backend, ma
 
 
 def test_rows_whose_probed_lists_hold_fewer_than_k_samples_are_searched_exactly(monkeypatch, make_blobs):
-    monkeypatch.setattr(neighbours_module, "_calibrated_nprobe", lambda *args: 1)
-    x = make_blobs(n_ids=20, per_id=20, spread=1.0)[0]  # 10 lists of about 40 samples each
+    monkeypatch.setattr(neighbours_module, "_calibrated_probes", lambda *args: 1)
+    x = make_blobs(n_ids=20, per_id=20, spread=1.0)[0]  # 50 lists of about 8 samples each
     _, indices = knn(x, 200, backend="ivf")
     assert [set(row) for row in indices.tolist()] == brute_force_neighbour_sets(x, 200)
 

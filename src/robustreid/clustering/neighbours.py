@@ -15,18 +15,23 @@ torch path otherwise (including when faiss is not installed).
 Memory is O(N*k + block_size**2) for the torch path and O(N*k) plus faiss'
 own tiles for faiss: no N x N matrix is allocated.
 
-The approximate backend, ``ivf``, finds candidates in a faiss inverted-file index on the CPU
-and ranks them exactly. The index holds the features projected on their
-:data:`PRINCIPAL_DIMENSIONS` leading principal directions: re-ID features vary along few
-directions (Market-1501's trained Lite0 features hold half their variance in 20), so a
-128-dimensional scan finds the candidates at a tenth of a 1280-dimensional scan's cost.
-k-means on a sample splits them into about 4 sqrt(N) lists, and each query scans only the
-lists of its nearest centroids for :data:`CANDIDATES_PER_NEIGHBOUR` x k candidates, whose
-exact cosine similarities then pick the k nearest. The number of lists scanned (nprobe) is
-calibrated on every search: the fewest with which a sample of queries finds
-:data:`RECALL_TARGET` of its exact neighbours, so the recall holds on features that cluster
-loosely (an ImageNet model's) as well as on tight ones. ``cluster.knn`` chooses between exact
-and approximate (:func:`backend_for`).
+The approximate backend, ``ivf``, finds candidates in an inverted file on the CPU and ranks
+them exactly:
+
+1. The features are projected on their :data:`PRINCIPAL_DIMENSIONS` leading principal
+   directions: re-ID features vary along few directions (Market-1501's trained Lite0 features
+   hold half their variance in 20), so candidates are found at a tenth of the full dimension's cost.
+2. faiss' k-means splits the projections into about :data:`LISTS_PER_SQRT_N` sqrt(N) small lists.
+3. The queries are taken list by list. Each list's queries scan, in one matrix product, the
+   union of the lists whose centroids are nearest to any of them (``probes`` each), and keep
+   :data:`CANDIDATES_PER_NEIGHBOUR` x k candidates. A per-query scan (faiss' ``IndexIVFFlat``)
+   computes fewer products but at a sixth of a matrix product's speed on 2 cores.
+4. The candidates' exact cosine similarities pick the k nearest.
+
+The number of probes is calibrated on every search: the fewest with which a sample of queries
+finds :data:`RECALL_TARGET` of its exact neighbours, so the recall holds on features that
+cluster loosely (an ImageNet model's) as well as on tight ones. ``cluster.knn`` chooses between
+exact and approximate (:func:`backend_for`).
 
 Every backend can search a subset of the rows (``rows``) against all of them, which is how
 the ranks of a torchrun job share one search (``robustreid.distributed.neighbours``).
@@ -37,12 +42,15 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from types import ModuleType
 from typing import Literal, get_args
 
 import numpy as np
 import torch
 
+from robustreid.clustering._candidate_products import candidate_products
 from robustreid.clustering._features import FeatureArray, normalized_features
 from robustreid.clustering._running_topk import new_running_topk, offer_to_columns, offer_to_rows
 from robustreid.clustering.settings import KNN_SETTINGS
@@ -61,28 +69,31 @@ KnnFunction = Callable[[FeatureArray, int, KnnBackend], Neighbours]
 #: measured 0.9x the exact one's speed at 20,000, 1.9x at 50,000 and 2.1x at 100,000
 #: (benchmarks/results/pseudo_labels_million.json, d 1280, 2 cores).
 APPROXIMATE_ABOVE = 50_000
-#: The ``ivf`` index has about this many lists per sqrt(N): this balances assigning every sample to
-#: its lists (N x nlist products) against scanning them (N x nprobe x N / nlist); the calibration
-#: chose nprobe 32 at N = 50,000 and 128 at 100,000 (benchmarks/results/pseudo_labels_million.json).
-LISTS_PER_SQRT_N = 4
-#: k-means sample per list; faiss warns below 39.
-TRAINING_POINTS_PER_LIST = 40
-#: k-means iterations for the lists: their quality only moves nprobe, which is calibrated anyway.
-KMEANS_ITERATIONS = 10
+#: The ``ivf`` index has about this many lists per sqrt(N): finding every sample's nearest lists
+#: costs N x nlist products, scanning the probed lists about N x probes x N / nlist; small lists
+#: also keep the union that a list's queries scan small.
+LISTS_PER_SQRT_N = 12
+#: k-means sample per list, and its iterations: at N = 100,000, 16 samples and 8 iterations took
+#: 4.4 s more for the same 32 probes; the lists' quality only moves the probes, which are calibrated.
+TRAINING_POINTS_PER_LIST = 8
+KMEANS_ITERATIONS = 4
+#: Most lists a query probes (every sample's nearest lists are found once, up to this many): the
+#: calibration chose 32 at N = 100,000; at 1,000,000 it reached this cap at recall 0.987.
+MAX_PROBES = 64
 #: Dimensions the inverted file scans in: at N = 50,000 (d 1280) the exact neighbours ranked among
 #: the 60 nearest in 128 dimensions 99.1 % of the time, in 256 dimensions 99.6 %.
 PRINCIPAL_DIMENSIONS = 128
 #: Rows whose second moments give the principal directions: a 1280 x 1280 matrix needs few.
 PRINCIPAL_SAMPLE = 20_000
-#: Candidates found per neighbour asked for, ranked exactly: with 3 and nprobe 32, 99.3 % recall
-#: at N = 50,000; with 2, 98.7 %.
-CANDIDATES_PER_NEIGHBOUR = 3
-#: Queries ranked together: taken list by list, their candidates overlap, and one matrix product
-#: against the union (about 2,000 rows for 256 queries of 90 candidates) ranks them all.
-RANKING_BLOCK = 256
+#: Candidates found per neighbour asked for, ranked exactly. At N = 100,000 (d 1280) the exact 30
+#: nearest are among the 90 nearest in 128 dimensions 99.5 % of the time, among the 150 nearest
+#: 99.9 %; at 1,000,000, among the 90 nearest 98.4 %.
+CANDIDATES_PER_NEIGHBOUR = 5
+#: Samples whose nearest lists are found in one faiss search.
+NEAREST_BLOCK = 8192
 #: Share of a sample's exact k nearest neighbours that the approximate search must find.
 RECALL_TARGET = 0.99
-#: Queries on which nprobe is calibrated: 256 x k neighbours measure a recall of 0.99 to about 0.001.
+#: Queries on which the probes are calibrated: 256 x k neighbours measure a recall of 0.99 to about 0.001.
 CALIBRATION_QUERIES = 256
 
 
@@ -214,8 +225,8 @@ def _torch_rows_knn(x: torch.Tensor, rows: np.ndarray, k: int, block_size: int) 
 
 
 def _ivf_knn(x: torch.Tensor, k: int, block_size: int, rows: np.ndarray) -> Neighbours:
-    """Approximate neighbours: candidates from an inverted file over the principal directions, whose
-    nprobe is calibrated on a sample, ranked by their exact similarities.
+    """Approximate neighbours: candidates from inverted lists over the principal directions, whose
+    probes are calibrated on a sample, ranked by their exact similarities.
 
     A set too small for two lists of :data:`TRAINING_POINTS_PER_LIST` is searched exactly.
     """
@@ -223,12 +234,14 @@ def _ivf_knn(x: torch.Tensor, k: int, block_size: int, rows: np.ndarray) -> Neig
     nlist = _list_count(n)
     if nlist < 2:
         return _torch_rows_knn(x, rows, k, block_size)
-    projected = _principal_projection(x)
-    index = _trained_ivf_index(projected, nlist)
-    candidates = min(CANDIDATES_PER_NEIGHBOUR * k, n)
-    index.nprobe = _calibrated_nprobe(index, x, projected, k, candidates, block_size)
-    found = _search_in_blocks(index, projected, rows, candidates, block_size)[1]
-    similarities, indices = _ranked_exactly(x, rows, found, k, _list_order(index, rows))
+    x = x.cpu()
+    lists = _inverted_lists(_principal_projection(x), nlist)
+    count = min(CANDIDATES_PER_NEIGHBOUR * k, n)
+    probes = _calibrated_probes(lists, x, k, count, block_size)
+    order = np.argsort(lists.positions[rows], kind="stable")  # list by list: shared candidates stay in cache
+    similarities, indices = np.empty((len(rows), k), np.float32), np.empty((len(rows), k), np.int64)
+    found = lists.candidates(rows[order], probes, count)
+    similarities[order], indices[order] = _ranked_exactly(x, rows[order], found, k)
     _search_short_rows_exactly(x, rows, similarities, indices, block_size)
     return similarities, indices
 
@@ -237,60 +250,91 @@ def _list_count(n: int) -> int:
     return min(round(LISTS_PER_SQRT_N * np.sqrt(n)), n // TRAINING_POINTS_PER_LIST)
 
 
-def _principal_projection(x: torch.Tensor) -> np.ndarray:
+def _principal_projection(x: torch.Tensor) -> torch.Tensor:
     """``x`` (N, d) on the :data:`PRINCIPAL_DIMENSIONS` leading eigenvectors of its second-moment
     matrix (uncentred, so that inner products are what is kept), estimated on a seeded sample;
     ``x`` itself where it has no more dimensions than that."""
     if x.shape[1] <= PRINCIPAL_DIMENSIONS:
-        return x.cpu().numpy()
-    sample = x[torch.from_numpy(_seeded_sample(x.shape[0], PRINCIPAL_SAMPLE)).to(x.device)]
+        return x
+    sample = x[torch.from_numpy(_seeded_sample(x.shape[0], PRINCIPAL_SAMPLE))]
     directions = torch.linalg.eigh(sample.T @ sample).eigenvectors[:, -PRINCIPAL_DIMENSIONS:]
-    return (x @ directions).cpu().numpy()
+    return x @ directions
 
 
-def _trained_ivf_index(data: np.ndarray, nlist: int):
-    """An ``IndexIVFFlat`` holding every row, its lists trained on a seeded sample."""
+@dataclass
+class _InvertedLists:
+    """Projected samples sorted by list, with every sample's nearest lists."""
+
+    data: torch.Tensor  #: (N, d') projections in list order
+    order: np.ndarray  #: the row of each position in list order
+    bounds: np.ndarray  #: list i holds positions bounds[i]:bounds[i + 1]
+    nearest: torch.Tensor  #: (N, MAX_PROBES or nlist) nearest lists of each position, nearest first
+
+    @property
+    def nlist(self) -> int:
+        return len(self.bounds) - 1
+
+    @cached_property
+    def positions(self) -> np.ndarray:
+        """The position of each row in list order."""
+        positions = np.empty(len(self.order), dtype=np.int64)
+        positions[self.order] = np.arange(len(self.order))
+        return positions
+
+    def candidates(self, rows: np.ndarray, probes: int, count: int) -> np.ndarray:
+        """The ``count`` nearest projections of each of ``rows`` among the lists that its list probes
+        (-1 where fewer): the union of the ``probes`` nearest lists of all the list's samples, so a
+        row's candidates do not depend on which other rows are searched."""
+        found = np.full((len(rows), count), -1, dtype=np.int64)
+        asked = np.full(len(self.order), -1, dtype=np.int64)  # position in list order -> result row
+        asked[self.positions[rows]] = np.arange(len(rows))
+        for i in np.unique(np.searchsorted(self.bounds, self.positions[rows], side="right") - 1):
+            members = slice(self.bounds[i], self.bounds[i + 1])
+            queries = np.flatnonzero(asked[members] >= 0) + members.start
+            scanned = np.unique(self.nearest[members, :probes].numpy())
+            columns = _concatenated_ranges(self.bounds[scanned], self.bounds[scanned + 1])
+            similarities = self.data[queries] @ self.data.index_select(0, torch.from_numpy(columns)).T
+            best = similarities.topk(min(count, len(columns)), dim=1, sorted=False).indices.numpy()
+            found[asked[queries], : best.shape[1]] = self.order[columns[best]]
+        return found
+
+
+def _concatenated_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """``np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)])`` without a Python loop."""
+    lengths = stops - starts
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return np.arange(lengths.sum()) + offsets
+
+
+def _inverted_lists(projected: torch.Tensor, nlist: int) -> _InvertedLists:
+    """k-means lists trained on a seeded sample; every sample's nearest centroids (faiss' search
+    measured twice as fast as a matrix product and ``topk``)."""
     faiss = importlib.import_module("faiss")
-    n, d = data.shape
-    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-    index.cp.niter = KMEANS_ITERATIONS
-    index.train(data[_seeded_sample(n, nlist * TRAINING_POINTS_PER_LIST)])
-    index.add(data)
-    return index
-
-
-def _list_order(index, rows: np.ndarray) -> np.ndarray:
-    """Positions in ``rows`` taken list by list: queries of one list share most of their candidates."""
-    faiss = importlib.import_module("faiss")
-    lists = index.invlists
-    listed = np.concatenate(
-        [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)) for i in range(index.nlist)]
+    n, d = projected.shape
+    kmeans = faiss.Kmeans(
+        d,
+        nlist,
+        niter=KMEANS_ITERATIONS,
+        seed=0,
+        min_points_per_centroid=TRAINING_POINTS_PER_LIST,
+        max_points_per_centroid=TRAINING_POINTS_PER_LIST,
     )
-    place = np.empty(index.ntotal, dtype=np.int64)
-    place[listed] = np.arange(index.ntotal)
-    return np.argsort(place[rows], kind="stable")
+    kmeans.train(projected[torch.from_numpy(_seeded_sample(n, nlist * TRAINING_POINTS_PER_LIST))].numpy())
+    samples = np.arange(n, dtype=np.int64)
+    nearest = torch.from_numpy(
+        _search_in_blocks(kmeans.index, projected.numpy(), samples, min(MAX_PROBES, nlist), NEAREST_BLOCK)[1]
+    ).int()
+    order = torch.argsort(nearest[:, 0], stable=True)
+    bounds = np.concatenate(([0], np.cumsum(torch.bincount(nearest[:, 0], minlength=nlist).numpy())))
+    return _InvertedLists(projected[order].contiguous(), order.numpy(), bounds, nearest[order])
 
 
-def _ranked_exactly(
-    x: torch.Tensor, rows: np.ndarray, candidates: np.ndarray, k: int, order: np.ndarray
-) -> Neighbours:
-    """The ``k`` most similar of each query's ``candidates`` (-1: none), by exact cosine similarity.
-
-    :data:`RANKING_BLOCK` queries at a time in ``order``: one product with the union of their
-    candidates. Rows with fewer than ``k`` candidates end in -1 (similarity -inf).
-    """
-    similarities = np.empty((len(rows), k), dtype=np.float32)
-    indices = np.empty((len(rows), k), dtype=np.int64)
-    for start in range(0, len(rows), RANKING_BLOCK):
-        block = order[start : start + RANKING_BLOCK]
-        found = torch.from_numpy(candidates[block]).to(x.device)
-        union, position = torch.unique(found.clamp(min=0), return_inverse=True)
-        products = x[torch.from_numpy(rows[block]).to(x.device)] @ x[union].T
-        scores = torch.gather(products, 1, position).masked_fill(found < 0, -torch.inf)
-        best, taken = scores.topk(k, dim=1)
-        similarities[block] = best.cpu().numpy()
-        indices[block] = torch.gather(found, 1, taken).cpu().numpy()
-    return similarities, indices
+def _ranked_exactly(x: torch.Tensor, rows: np.ndarray, candidates: np.ndarray, k: int) -> Neighbours:
+    """The ``k`` most similar of each query's ``candidates`` (-1: none), by exact cosine similarity;
+    rows with fewer than ``k`` candidates end in -1 (similarity -inf)."""
+    products = torch.from_numpy(candidate_products(x.numpy(), rows, candidates))
+    best, taken = products.topk(k, dim=1)
+    return best.numpy(), np.take_along_axis(candidates, taken.numpy(), axis=1)
 
 
 def _seeded_sample(n: int, size: int) -> np.ndarray:
@@ -300,31 +344,28 @@ def _seeded_sample(n: int, size: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n, size=size, replace=False))
 
 
-def _calibrated_nprobe(
-    index, x: torch.Tensor, projected: np.ndarray, k: int, candidates: int, block_size: int
-) -> int:
-    """The fewest lists to scan, doubling from 1, with which a sample of queries finds
-    :data:`RECALL_TARGET` of its exact neighbours among its ranked candidates (all lists when
-    none reaches it)."""
+def _calibrated_probes(lists: _InvertedLists, x: torch.Tensor, k: int, count: int, block_size: int) -> int:
+    """The fewest lists to probe, doubling from 1, with which a sample of queries finds
+    :data:`RECALL_TARGET` of its exact neighbours among its ranked candidates (the most that
+    every sample's nearest lists hold, :data:`MAX_PROBES`, when none reaches it)."""
     sample = _seeded_sample(x.shape[0], CALIBRATION_QUERIES)
     exact = _torch_rows_knn(x, sample, k, block_size)[1]
-    order = np.arange(len(sample))
-    nprobe = 1
+    most = lists.nearest.shape[1]
+    probes = 1
     while True:
-        index.nprobe = nprobe
-        found = index.search(projected[sample], candidates)[1]
-        recall = neighbour_recall(_ranked_exactly(x, sample, found, k, order)[1], exact)
-        if recall >= RECALL_TARGET or nprobe == index.nlist:
+        found = _ranked_exactly(x, sample, lists.candidates(sample, probes, count), k)[1]
+        recall = neighbour_recall(found, exact)
+        if recall >= RECALL_TARGET or probes == most:
             break
-        nprobe = min(2 * nprobe, index.nlist)
+        probes = min(2 * probes, most)
     log.info(
-        "approximate kNN: %d lists, %d probed (recall %.3f on %d queries)",
-        index.nlist,
-        nprobe,
+        "approximate kNN: %d lists, %d probed per query (recall %.3f on %d queries)",
+        lists.nlist,
+        probes,
         recall,
         len(sample),
     )
-    return nprobe
+    return probes
 
 
 def _search_short_rows_exactly(
