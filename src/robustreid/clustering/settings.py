@@ -51,9 +51,10 @@ class ClusterConfig:
     # sparse | dense (the step-by-step oracle, small N only) | infomap (InfoMap communities of the
     # sparse Jaccard graph's pairs within eps instead of DBSCAN; clustering/communities.py)
     method: str = "sparse"
-    # exact | approximate (candidates from a faiss IVF index over 128 principal dimensions, ranked
-    # exactly; recall >= 0.99) | auto (approximate above APPROXIMATE_ABOVE samples): how the
-    # neighbours are searched (clustering/neighbours.py; costs in docs/scaling.md)
+    # exact | approximate (candidates from k-means lists over 128 principal dimensions, ranked
+    # exactly; recall calibrated to 0.99, up to 64 lists probed) | auto (approximate above
+    # APPROXIMATE_ABOVE samples): how the neighbours are searched (clustering/neighbours.py; costs
+    # in docs/scaling.md)
     knn: str = "exact"
     # with camera ids: lower same-camera similarities by this much when ranking neighbours, after
     # centring each camera's features (clustering/camera_bias.py); 0 = camera-blind, as the reference

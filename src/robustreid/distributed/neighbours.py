@@ -5,7 +5,7 @@ The exact search costs N^2 d, which is what made 1M images take hours on rank 0 
 of its contiguous share of the rows among all of them, and the lists are all-gathered in
 rank order, so every rank holds the whole (N, k) result, row for row what one process
 finds (up to the order of equal similarities). An approximate (``ivf``) search builds
-its index on every rank, from the same seeded sample; only the searches are divided.
+its lists on every rank, from the same seeded sample; only the scans of the lists are divided.
 """
 
 from __future__ import annotations
