@@ -12,7 +12,6 @@ from sklearn.metrics import adjusted_rand_score
 
 from robustreid.clustering import ClusterConfig, GuardConfig, PseudoLabeler, collapse_problems
 from robustreid.clustering.camera_bias import auto_penalty
-from robustreid.clustering.labeler import REFRESH_AFTER
 from robustreid.clustering.neighbours import knn
 from robustreid.clustering.pseudo_labels import jaccard_distance
 from robustreid.errors import ConfigError
@@ -178,7 +177,6 @@ def test_the_kept_settings_survive_a_resume_and_old_checkpoints_still_load(tmp_p
     resumed.load_state_dict(torch.load(tmp_path / "checkpoint.pth", weights_only=True))
     kept = resumed(sound)[1]
     assert kept["cluster_auto"] == "kept" and settings_of(kept) == settings_of(derived)
-    assert resumed.since_derived == 1  # the refresh comes on the same epoch as without the resume
     before_the_key = {"previous_labels": torch.zeros(len(sound), dtype=torch.int64), "cluster_counts": {}}
     old = PseudoLabeler(AUTO)
     old.load_state_dict(before_the_key)
@@ -199,23 +197,6 @@ def test_kept_settings_that_fail_the_guard_are_derived_again_and_kept(caplog):
     assert adjusted_rand_score(ids, labels) > 0.9
     kept = labeler(looser)[1]
     assert kept["cluster_auto"] == "kept" and settings_of(kept) == settings_of(again)
-
-
-def test_derived_settings_are_derived_once_more_on_trained_features_then_kept(caplog):
-    tight_chain, _ = chained(people=100, per_person=6, spread=0.05)  # derives a small eps
-    trained, ids = planted(identities=100, per_identity=6, spread=0.6)
-    labeler = PseudoLabeler(AUTO)
-    first = labeler(tight_chain)[1]
-    kept = [labeler(tight_chain)[1] for _ in range(REFRESH_AFTER - 1)]
-    assert [figures["cluster_auto"] for figures in kept] == ["kept"] * (REFRESH_AFTER - 1)
-    with caplog.at_level(logging.INFO, logger="robustreid"):
-        labels, refreshed = labeler(trained)
-    assert "auto: settings derived again on trained features: k1" in caplog.text
-    assert refreshed["cluster_auto"] == "derived" and refreshed["collapse"] == []
-    assert refreshed["cluster_eps"] > first["cluster_eps"] + 0.2
-    assert adjusted_rand_score(ids, labels) > 0.9
-    later = [labeler(trained)[1] for _ in range(2 * REFRESH_AFTER)]  # never derived again
-    assert all(f["cluster_auto"] == "kept" and settings_of(f) == settings_of(refreshed) for f in later)
 
 
 def test_stability_compares_consecutive_epochs_and_survives_a_resume():

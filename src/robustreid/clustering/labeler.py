@@ -58,10 +58,6 @@ log = logging.getLogger("robustreid")
 #: One re-derivation shrinks the identity-size estimate (smaller k1, k2, min_samples and a lower
 #: eps quantile) when clusters merged, and grows eps when too many images are outliers.
 SHRINK, GROW = 0.7, 1.2
-#: The derived settings are derived once more, on the features of this many epochs after they were
-#: first derived, then kept: the first derivation reads barely trained features (on few_images, eps
-#: 0.81-0.82 at epoch 1, where trained features give 0.74-0.75).
-REFRESH_AFTER = 4
 
 
 @dataclass(frozen=True)
@@ -152,8 +148,6 @@ class PseudoLabeler:
         self.previous_labels: np.ndarray | None = None
         #: with ``auto``: the derived settings used since the guard first rejected the reference's
         self.kept: ResolvedSettings | None = None
-        #: with ``auto``: clusterings since the settings were first derived (None: not yet)
-        self.since_derived: int | None = None
         self.warned_single_camera = False
 
     def __call__(
@@ -189,10 +183,6 @@ class PseudoLabeler:
     ) -> tuple[ResolvedSettings, np.ndarray, list[Collapse]]:
         """The kept settings, or else the reference's; when the guard rejects them, settings derived
         from the data, which are kept from then on."""
-        if self.since_derived is not None:
-            self.since_derived += 1
-        if self.since_derived == REFRESH_AFTER:
-            return self._refreshed(features, cameras)
         if self.kept is not None:
             source, prepared = "kept", None
             settings, labels = self._cluster_kept(features, cameras)
@@ -212,19 +202,6 @@ class PseudoLabeler:
         derived, labels, remaining = self._derive(*prepared)
         self._keep(derived, source, problems)
         return replace(derived, auto="derived"), labels, remaining
-
-    def _refreshed(
-        self, features: np.ndarray, cameras: np.ndarray | None
-    ) -> tuple[ResolvedSettings, np.ndarray, list[Collapse]]:
-        """Settings derived again on features trained :data:`REFRESH_AFTER` epochs with the first ones,
-        kept from then on: the one change that ``auto`` makes after its first derivation, unless
-        the guard rejects them."""
-        derived, labels, problems = self._derive(
-            *self._neighbours(features, cameras, _asked_penalty(self.config))
-        )
-        self.kept = derived
-        log.info("auto: settings derived again on trained features: %s", derived.describe())
-        return replace(derived, auto="derived"), labels, problems
 
     def _derive(
         self,
@@ -253,7 +230,6 @@ class PseudoLabeler:
         """Cluster with ``settings`` from now on: trying the reference's again every epoch made
         ``auto`` alternate between merged and split clusters on few images per person."""
         self.kept = settings
-        self.since_derived = self.since_derived or 0
         log.info(
             "auto: the %s settings failed the guard (%s); keeping derived settings %s from now on",
             rejected,
@@ -350,7 +326,6 @@ class PseudoLabeler:
         return {
             "previous_labels": torch.from_numpy(labels) if labels is not None else None,
             "kept_settings": asdict(kept) if kept is not None else None,
-            "since_derived": self.since_derived,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -358,7 +333,6 @@ class PseudoLabeler:
         self.previous_labels = labels.numpy() if labels is not None else None
         kept = state.get("kept_settings")  # absent in checkpoints before it
         self.kept = ResolvedSettings(**kept) if kept is not None else None
-        self.since_derived = state.get("since_derived")  # absent in checkpoints before it
 
 
 def _fixed(value: int | str, default: int) -> int:
