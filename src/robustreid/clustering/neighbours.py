@@ -25,7 +25,7 @@ them exactly:
 3. The queries are taken list by list. Each list's queries scan, in one matrix product, the
    union of the lists whose centroids are nearest to any of them (``probes`` each), and keep
    :data:`CANDIDATES_PER_NEIGHBOUR` x k candidates. A per-query scan (faiss' ``IndexIVFFlat``)
-   computes fewer products but at a sixth of a matrix product's speed on 2 cores.
+   computes fewer products but at about an eighth of a matrix product's speed on 2 cores.
 4. The candidates' exact cosine similarities pick the k nearest.
 
 The number of probes is calibrated on every search: the fewest with which a sample of queries
