@@ -389,10 +389,12 @@ def _oversized(labels: np.ndarray, size: float | None, cameras: np.ndarray | Non
     bound of 4, and the first epoch trained on them before the next one failed the guard. Decided
     at the first clustering only: as training pulls each person's images together, the demo set's
     median later came within 1-2 images of its bound (14.5 against 15-20); Market-1501's first
-    median is 5, against at least 12.
+    median is 5, against at least 12. Only with camera ids: without them the bound is one
+    camera's share of a person (the identity size alone), which anyone seen by several cameras
+    exceeds; there Market-1501's first median (5) would pass for merged people.
     """
     sizes = _median_and_bound(labels, size, cameras)
-    if sizes is None or sizes[0] <= sizes[1]:
+    if not has_several_cameras(cameras) or sizes is None or sizes[0] <= sizes[1]:
         return []
     message = (
         f"the median cluster holds {sizes[0]:.0f} images, more than one person can have "
