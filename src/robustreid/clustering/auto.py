@@ -5,8 +5,8 @@ images per person; on a user's folder with 4 images per person they merge everyo
 few clusters. ``auto`` uses the reference's values (camera-blind) for as long as the collapse
 guard (``clustering/labeler.py``) finds their clustering sound, or their median cluster no
 larger than one person's images can be (the identity size below, times the cameras). The
-first time it finds it degenerate with larger clusters, or at the very first clustering when
-the median cluster is larger than that even though the guard passes it, ``auto`` derives each
+first time it finds it degenerate with larger clusters, or (with camera ids) at the very first
+clustering when the median cluster is larger than that even though the guard passes it, ``auto`` derives each
 setting from the features alone, never from labels, and
 keeps the derived settings for the rest of the run, deriving them again only when the guard
 fails those. Trying the reference's values every epoch instead made ``auto`` alternate on a

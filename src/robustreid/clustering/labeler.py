@@ -15,9 +15,9 @@ logged as a warning that names the setting to change. When any setting is
 ``auto``, the reference's settings are used for as long as the guard passes them, or
 fails them while their median cluster is no larger than one person can be (the
 identity-size estimate in each camera): then one region merged, and the rest of the
-clustering is sound. The first time the guard fails them with larger clusters, or at the
-first clustering when their median cluster is larger even though the guard passes them
-(:func:`_oversized`), settings are derived from the data (clustering/auto.py),
+clustering is sound. The first time the guard fails them with larger clusters, or, with camera
+ids, at the first clustering when their median cluster is larger even though the guard passes
+them (:func:`_oversized`), settings are derived from the data (clustering/auto.py),
 and again in the direction that fixes each further failure (smaller neighbourhoods and
 eps for merged clusters, larger eps for a sea of outliers). The result is then *kept*,
 camera penalty included: later epochs neither go back to the reference's settings nor
