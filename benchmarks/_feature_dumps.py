@@ -17,10 +17,22 @@ import torch
 
 from robustreid.engine.observers import EpochObserver
 
+DUMPS = {"imagenet": 0, "middle": 8, "last": 15}  # the epochs REGENERATE keeps, by the name the benches use
 REGENERATE = (
     "python benchmarks/train_protocol.py --name market1501_cpu_v5_seed2 --config configs/market1501_cpu_v5.yaml "
     "--data-root ../shared/datasets/market1501 --set seed=2 --dump-features 0 8 15 --resume"
 )
+
+
+def dump_epochs(choices: list[str]) -> dict[str, int]:
+    """``--dumps`` values: a name of :data:`DUMPS`, or ``NAME=EPOCH`` for a run that kept other epochs."""
+    epochs = {}
+    for choice in choices:
+        name, _, epoch = choice.partition("=")
+        if not epoch and name not in DUMPS:
+            raise SystemExit(f"--dumps {choice}: give NAME=EPOCH, or one of {', '.join(DUMPS)}")
+        epochs[name] = int(epoch) if epoch else DUMPS[name]
+    return epochs
 
 
 def dump_dir(run: str) -> Path:

@@ -28,11 +28,9 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
-from _feature_dumps import REGENERATE, FeatureDump, dump_dir  # noqa: E402
+from _feature_dumps import DUMPS, REGENERATE, FeatureDump, dump_dir, dump_epochs  # noqa: E402
 from robustreid.clustering import PseudoLabeler, pseudo_label_stats  # noqa: E402
 from robustreid.clustering.settings import ClusterConfig  # noqa: E402
-
-DUMPS = {"imagenet": 0, "middle": 8, "last": 15}
 
 
 def score_settings(dump: FeatureDump, k1: int, eps: float, camera_penalty: float | str) -> dict:
@@ -59,11 +57,18 @@ def main() -> None:
     parser.add_argument("--k1", type=int, nargs="+", default=[30])
     parser.add_argument("--eps", type=float, nargs="+", default=[0.6, 0.5, 0.45, 0.4])
     parser.add_argument("--camera-penalty", nargs="+", default=["0", "auto"])
-    parser.add_argument("--dumps", nargs="+", choices=sorted(DUMPS), default=list(DUMPS))
+    parser.add_argument(
+        "--dumps",
+        nargs="+",
+        default=list(DUMPS),
+        metavar="NAME[=EPOCH]",
+        help=f"epochs to read (default {DUMPS})",
+    )
     args = parser.parse_args()
-    folder = dump_dir(args.run)
-    if not (folder / f"epoch_{DUMPS['imagenet']:02d}.npz").exists():
-        sys.exit(f"no feature dumps in {folder}; make them with:\n  {REGENERATE}")
+    folder, epochs = dump_dir(args.run), dump_epochs(args.dumps)
+    missing = [f"epoch_{e:02d}.npz" for e in epochs.values() if not (folder / f"epoch_{e:02d}.npz").exists()]
+    if missing:
+        sys.exit(f"no feature dumps {', '.join(missing)} in {folder}; make them with:\n  {REGENERATE}")
     start = time.perf_counter()
     penalties = [p if p == "auto" else float(p) for p in args.camera_penalty]
     figures = {
@@ -73,8 +78,8 @@ def main() -> None:
             for k1 in args.k1
             for eps in args.eps
         }
-        for name in args.dumps
-        for dump in [FeatureDump.load(folder / f"epoch_{DUMPS[name]:02d}.npz")]
+        for name, epoch in epochs.items()
+        for dump in [FeatureDump.load(folder / f"epoch_{epoch:02d}.npz")]
     }
     summary = {
         f"{name}.{setting}": f"{row['clusters']} clusters, purity {row['purity']}"
@@ -86,7 +91,7 @@ def main() -> None:
         args.name,
         "python benchmarks/cluster_settings_real_features.py " + shlex.join(sys.argv[1:]),
         time.perf_counter() - start,
-        {"run": args.run, "dumps": DUMPS, "settings": figures},
+        {"run": args.run, "dumps": epochs, "settings": figures},
         summary=summary,
     )
     print(summary)

@@ -42,13 +42,12 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
-from _feature_dumps import REGENERATE, FeatureDump, dump_dir  # noqa: E402
+from _feature_dumps import DUMPS, REGENERATE, FeatureDump, dump_dir, dump_epochs  # noqa: E402
 from robustreid.memory.diagnostics import identity_centres, majority_identity  # noqa: E402
 from robustreid.memory.estimators import ClusterSets, mode_estimate, trimmed_estimate  # noqa: E402
 from robustreid.memory.saa import SelfAttentionAggregator, aggregate_clusters, train_saa  # noqa: E402
 from robustreid.memory.settings import ESTIMATORS, SAAConfig  # noqa: E402
 
-DUMPS = {"imagenet": 0, "middle": 8, "last": 15}
 MERGE_SHARE = 0.25  # an identity holding at least this share of a cluster is one side of a merge
 SAA_OBJECTIVES = ("split_half", "planted", "merge")
 FALLBACK_PROTOTYPES, FALLBACK_DISPERSION = "mean", "trimmed"  # what the variant trimmed_hps reads
@@ -185,8 +184,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     dumps, summary = {}, {}
-    for name in args.dumps:
-        epoch = DUMPS[name]
+    for name, epoch in dump_epochs(args.dumps).items():
         path = dump_dir(args.run) / f"epoch_{epoch:02d}.npz"
         if not path.exists():
             print(f"skipping {name}: {path} is missing; regenerate with: {REGENERATE}")
@@ -219,7 +217,7 @@ def main() -> None:
         "dumps": dumps,
     }
     command = "python benchmarks/saa_real_features.py " + shlex.join(sys.argv[1:])
-    print(write_result("saa_real_features", command.strip(), time.perf_counter() - started, figures))
+    print(write_result(args.name, command.strip(), time.perf_counter() - started, figures))
 
 
 def estimators() -> dict[str, Callable[[ClusterSets], tuple[torch.Tensor, torch.Tensor]]]:
@@ -263,7 +261,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--run", default="market1501_cpu_v5_seed2", help="the protocol run whose dumps to read"
     )
-    parser.add_argument("--dumps", nargs="+", default=list(DUMPS), choices=list(DUMPS))
+    parser.add_argument("--name", default="saa_real_features", help="the result's name")
+    parser.add_argument(
+        "--dumps",
+        nargs="+",
+        default=list(DUMPS),
+        metavar="NAME[=EPOCH]",
+        help=f"epochs to read (default {DUMPS})",
+    )
     parser.add_argument("--saa-steps", type=int, default=200)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--objectives", nargs="*", default=list(SAA_OBJECTIVES))
