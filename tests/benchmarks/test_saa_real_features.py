@@ -1,0 +1,44 @@
+"""benchmarks/saa_real_features.py: the camera-centred candidate ranks by identity, not by camera."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from robustreid.memory.estimators import ClusterSets, trimmed_estimate
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from saa_real_features import camera_centred_estimate  # noqa: E402
+
+
+def camera_bound_cluster():
+    """Cluster 0: person A three times under camera 0 and once under camera 1, and person B under camera 0.
+
+    Each camera adds a strong direction of its own (axes 0 and 1), so B looks closer to
+    cluster 0's mean than A does under the other camera. Clusters 1 and 2 (persons C and
+    D, two images under each camera) give the cameras their means.
+    """
+    axes = torch.eye(8)
+    cam = {0: 2 * axes[0], 1: 2 * axes[1]}
+    person = {"A": axes[2], "B": axes[3], "C": axes[4], "D": axes[5]}
+    shots = [("A", 0)] * 3 + [("A", 1), ("B", 0)] + [("C", 0), ("C", 1)] * 2 + [("D", 0), ("D", 1)] * 2
+    features = F.normalize(torch.stack([person[p] + cam[c] for p, c in shots]), dim=1)
+    labels = torch.tensor([0] * 5 + [1] * 4 + [2] * 4)
+    return ClusterSets.build(features, labels, torch.tensor([c for _, c in shots]))
+
+
+def test_camera_centred_ranks_the_intruder_under_the_same_camera_highest():
+    sets = camera_bound_cluster()
+    assert int(trimmed_estimate(sets)[1][:5].argmax()) == 3  # camera-blind: A under the other camera
+    prototypes, dispersion = camera_centred_estimate(sets)
+    assert int(dispersion[:5].argmax()) == 4  # B
+    torch.testing.assert_close(prototypes[0], F.normalize(sets.features[:4].mean(0), dim=0))
+
+
+def test_camera_centred_without_cameras_is_the_trimmed_estimate():
+    sets = ClusterSets.build(F.normalize(torch.randn(9, 8), dim=1), torch.tensor([0, 0, 0, 0, 1, 1, 1, 2, 2]))
+    for got, want in zip(camera_centred_estimate(sets), trimmed_estimate(sets), strict=True):
+        torch.testing.assert_close(got, want)
