@@ -28,7 +28,7 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
-from _feature_dumps import DUMPS, REGENERATE, FeatureDump, dump_dir, dump_epochs  # noqa: E402
+from _feature_dumps import REGENERATE, FeatureDump, add_dump_arguments, dump_dir, dump_epochs  # noqa: E402
 from robustreid.clustering import PseudoLabeler, pseudo_label_stats  # noqa: E402
 from robustreid.clustering.settings import ClusterConfig  # noqa: E402
 
@@ -52,18 +52,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--run", default="market1501_cpu_v5_seed2", help="the dumps' run name")
-    parser.add_argument("--name", default="cluster_settings_real_features", help="the result's name")
+    add_dump_arguments(parser, "cluster_settings_real_features")
     parser.add_argument("--k1", type=int, nargs="+", default=[30])
     parser.add_argument("--eps", type=float, nargs="+", default=[0.6, 0.5, 0.45, 0.4])
     parser.add_argument("--camera-penalty", nargs="+", default=["0", "auto"])
-    parser.add_argument(
-        "--dumps",
-        nargs="+",
-        default=list(DUMPS),
-        metavar="NAME[=EPOCH]",
-        help=f"epochs to read (default {DUMPS})",
-    )
     args = parser.parse_args()
     folder, epochs = dump_dir(args.run), dump_epochs(args.dumps)
     missing = [f"epoch_{e:02d}.npz" for e in epochs.values() if not (folder / f"epoch_{e:02d}.npz").exists()]

@@ -43,7 +43,7 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
-from _feature_dumps import DUMPS, REGENERATE, FeatureDump, dump_dir, dump_epochs  # noqa: E402
+from _feature_dumps import REGENERATE, FeatureDump, add_dump_arguments, dump_dir, dump_epochs  # noqa: E402
 from robustreid.memory.diagnostics import identity_centres, majority_identity  # noqa: E402
 from robustreid.memory.estimators import (  # noqa: E402
     TRIM_KEEP,
@@ -286,17 +286,7 @@ def summarise(rows: dict[str, dict[str, float]]) -> dict[str, object]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--run", default="market1501_cpu_v5_seed2", help="the protocol run whose dumps to read"
-    )
-    parser.add_argument("--name", default="saa_real_features", help="the result's name")
-    parser.add_argument(
-        "--dumps",
-        nargs="+",
-        default=list(DUMPS),
-        metavar="NAME[=EPOCH]",
-        help=f"epochs to read (default {DUMPS})",
-    )
+    add_dump_arguments(parser, "saa_real_features")
     parser.add_argument("--saa-steps", type=int, default=200)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--objectives", nargs="*", default=list(SAA_OBJECTIVES))
