@@ -44,6 +44,7 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 from _feature_dumps import REGENERATE, FeatureDump, add_dump_arguments, dump_dir, dump_epochs  # noqa: E402
+from robustreid.clustering.camera_bias import centre_per_camera  # noqa: E402
 from robustreid.memory.diagnostics import identity_centres, majority_identity  # noqa: E402
 from robustreid.memory.estimators import (  # noqa: E402
     TRIM_KEEP,
@@ -247,11 +248,9 @@ def camera_centred_estimate(sets: ClusterSets) -> Estimate:
     """
     if sets.cameras is None:
         return trimmed_estimate(sets)
-    cameras = torch.unique(sets.cameras, return_inverse=True)[1]
-    sums = torch.zeros(int(cameras.max()) + 1, sets.features.shape[1], device=sets.features.device)
-    camera_means = sums.index_add_(0, cameras, sets.features) / torch.bincount(cameras)[:, None]
-    centred = ClusterSets(F.normalize(sets.features - camera_means[cameras], dim=1), sets.labels)
-    _, distance = trimmed_estimate(centred)
+    centred = centre_per_camera(sets.features.cpu().numpy(), sets.cameras.cpu().numpy())
+    _, distance = trimmed_estimate(ClusterSets(torch.from_numpy(centred), sets.labels.cpu()))
+    distance = distance.to(sets.features.device)
     inside = within_cluster_rank(distance, sets.labels) < TRIM_KEEP
     return sets.weighted_prototypes(inside.float()), distance
 
