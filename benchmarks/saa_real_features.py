@@ -12,6 +12,12 @@ with the protocol's own pseudo-labels. The true identities are read to score onl
   (averaged: the ranking HPS sees) and over all members.
 * ``error_pure`` / ``error_impure``: mean cosine distance from each cluster's
   prototype to its majority identity's centre (all its samples in the dump).
+* ``skipped_misplaced`` / ``skipped_right``: the share of misplaced and of rightly placed
+  members whose dispersion is above the quantile the third design's HPS never picks from
+  (``NOISE_QUANTILE`` of ``robustreid.config.variants``): what it avoids and what it gives
+  up. ``camera_share_skipped_right`` / ``camera_share_kept_right``: the mean share of their
+  cluster that the rightly placed members' own camera holds, skipped against kept (low:
+  a view from a camera the cluster rarely has, the cross-camera positive training needs).
 
 Every estimator gives a prototype per cluster and a dispersion per member
 (``robustreid.memory.estimators``), the SAA too (trained on the dump's clusters
@@ -45,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 from _feature_dumps import REGENERATE, FeatureDump, add_dump_arguments, dump_dir, dump_epochs  # noqa: E402
 from robustreid.clustering.camera_bias import centre_per_camera  # noqa: E402
+from robustreid.config.variants import NOISE_QUANTILE  # noqa: E402
 from robustreid.memory.diagnostics import identity_centres, majority_identity  # noqa: E402
 from robustreid.memory.estimators import (  # noqa: E402
     TRIM_KEEP,
@@ -74,6 +81,7 @@ class Scored:
     impure: np.ndarray  # (clusters,)
     member_ids: np.ndarray
     member_cams: np.ndarray
+    camera_share: np.ndarray  # (members,) the share of its cluster that a member's camera holds
 
     @classmethod
     def from_dump(cls, dump: FeatureDump) -> Scored:
@@ -94,6 +102,7 @@ class Scored:
             impure,
             dump.pids[member],
             dump.camids[member],
+            camera_share(labels, dump.camids[member]),
         )
 
     def score(self, prototypes: torch.Tensor, dispersion: torch.Tensor) -> dict[str, float]:
@@ -109,6 +118,21 @@ class Scored:
             "auc_all": round(float(roc_auc_score(self.misplaced, dispersion)), 4),
             "error_pure": round(float(error[~self.impure].mean()), 4),
             "error_impure": round(float(error[self.impure].mean()), 4),
+            **self.skipped(dispersion),
+        }
+
+    def skipped(self, dispersion: np.ndarray) -> dict[str, float]:
+        """What HPS's skip of the most dispersed members avoids (misplaced) and gives up (rightly placed)."""
+        skipped = dispersion > np.quantile(dispersion, NOISE_QUANTILE)
+        right = ~self.misplaced
+        figures = {
+            "skipped_misplaced": skipped[self.misplaced],
+            "skipped_right": skipped[right],
+            "camera_share_skipped_right": self.camera_share[skipped & right],
+            "camera_share_kept_right": self.camera_share[~skipped & right],
+        }
+        return {
+            key: round(float(values.mean()), 4) if values.size else None for key, values in figures.items()
         }
 
     def oracle(self) -> dict[str, float]:
@@ -145,6 +169,14 @@ class Scored:
             "single_camera_share_of_impure": round(single_camera_impure / max(impure, 1), 3),
             "misplaced_sharing_a_majority_camera": round(intruder_same_camera / max(intruders, 1), 3),
         }
+
+
+def camera_share(labels: np.ndarray, cameras: np.ndarray) -> np.ndarray:
+    """Per member, the share of its cluster's members taken under its own camera."""
+    _, inverse, counts = np.unique(
+        np.stack([labels, cameras]), axis=1, return_inverse=True, return_counts=True
+    )
+    return counts[inverse.ravel()] / np.bincount(labels)[labels]
 
 
 class SavedScores:

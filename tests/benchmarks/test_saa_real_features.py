@@ -1,17 +1,19 @@
-"""benchmarks/saa_real_features.py: the camera-centred candidate ranks by identity, not by camera."""
+"""benchmarks/saa_real_features.py: the camera-centred candidate, and what HPS's skip avoids and gives up."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from robustreid.config.variants import NOISE_QUANTILE
 from robustreid.memory.estimators import ClusterSets, trimmed_estimate
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-from saa_real_features import camera_centred_estimate  # noqa: E402
+from saa_real_features import Scored, camera_centred_estimate, camera_share  # noqa: E402
 
 
 def camera_bound_cluster():
@@ -42,3 +44,22 @@ def test_camera_centred_without_cameras_is_the_trimmed_estimate():
     sets = ClusterSets.build(F.normalize(torch.randn(9, 8), dim=1), torch.tensor([0, 0, 0, 0, 1, 1, 1, 2, 2]))
     for got, want in zip(camera_centred_estimate(sets), trimmed_estimate(sets), strict=True):
         torch.testing.assert_close(got, want)
+
+
+def test_camera_share_is_each_members_camera_share_of_its_cluster():
+    shares = camera_share(np.array([0, 0, 0, 1, 1]), np.array([0, 0, 1, 2, 2]))
+    np.testing.assert_allclose(shares, [2 / 3, 2 / 3, 1 / 3, 1, 1])
+
+
+def test_skipped_counts_what_hps_avoids_and_gives_up_above_the_noise_quantile():
+    misplaced = np.array([False, False, False, True, False, True])
+    shares = np.array([0.5, 0.5, 0.25, 0.5, 0.75, 0.5])
+    scored = Scored(None, misplaced, None, None, None, None, shares)  # only what skipped() reads
+    figures = scored.skipped(np.array([0.1, 0.2, 0.9, 0.8, 0.3, 0.7]))  # median 0.5: skips 0.9, 0.8, 0.7
+    assert NOISE_QUANTILE == 0.5
+    assert figures == {
+        "skipped_misplaced": 1.0,
+        "skipped_right": 0.25,
+        "camera_share_skipped_right": 0.25,
+        "camera_share_kept_right": round((0.5 + 0.5 + 0.75) / 3, 4),
+    }

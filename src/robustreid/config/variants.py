@@ -14,6 +14,8 @@ ANCHOR_FADE = "memory.anchor_fade_epochs=10"  # the anchor weight falls from 0.5
 CSA_V2 = ["memory.init=csa", ANCHOR]  # SAA prototypes as a fixed second prototype for the epoch
 CAMERA_DEBIASED = "cluster.camera_penalty=auto"  # clusters that span cameras (clustering/camera_bias.py)
 CAMERA_PROXIES = "memory.camera_weight=0.5"  # + the inter-camera loss (memory/camera_proxies.py)
+#: The third design's HPS never picks a member whose dispersion is above this quantile of the epoch's.
+NOISE_QUANTILE = 0.5
 
 
 def estimator_hps(estimator: str) -> list[str]:
@@ -26,7 +28,7 @@ def estimator_hps(estimator: str) -> list[str]:
         "memory.init=mean+saa",
         f"memory.saa.aggregator={estimator}",
         "memory.update=hps",
-        "memory.saa.noise_quantile=0.5",
+        f"memory.saa.noise_quantile={NOISE_QUANTILE}",
     ]
 
 
