@@ -125,3 +125,31 @@ def test_saa_options_come_from_the_config():
     assert len(memory.state.saa.losses) == 2
     assert memory.state.saa.module.project[0].out_features == 16
     assert "hps" in MEMORY_UPDATE.names()
+
+
+def test_hps_from_the_memory_without_a_skip_picks_cluster_contrasts_hard_updaters():
+    features, labels = three_clusters()
+    live = memory_with(init="mean+saa", aggregator="trimmed", dispersion_source="memory")
+    hard = ClusterMemory(MemoryConfig(momentum=0.5, init="mean", update="hard"))
+    stale = memory_with(init="mean+saa", aggregator="trimmed", dispersion_source="epoch")
+    for memory in (live, hard, stale):
+        memory.initialise(features, labels)
+        memory.update(features[[2]], labels[[2]], indices=torch.tensor([2]))  # cluster 0 leans to sample 2
+    batch = torch.tensor([0, 1, 2, 3, 4, 5])
+    picks = {
+        name: batch[memory.select_updaters(features[batch], labels[batch], batch)].tolist()
+        for name, memory in {"live": live, "hard": hard, "stale": stale}.items()
+    }
+    assert picks["live"] == picks["hard"]
+    assert picks["live"][0] != 2 and picks["stale"][0] == 2  # the epoch's ranking does not see the move
+
+
+def test_hps_from_the_memory_still_skips_the_flagged_members():
+    features, labels = three_clusters()
+    memory = memory_with(
+        init="mean+saa", aggregator="trimmed", dispersion_source="memory", noise_quantile=8 / 9
+    )
+    memory.initialise(features, labels)
+    flagged = memory.state.ranking.likely_noise.nonzero().squeeze(1).tolist()
+    chosen = torch.arange(3)[memory.select_updaters(features[:3], labels[:3], torch.arange(3))].tolist()
+    assert flagged == [2] and len(chosen) == 1 and chosen != flagged

@@ -67,6 +67,8 @@ VARIANTS: dict[str, list[str]] = {
     "trimmed_hps": estimator_hps("trimmed"),  # the third design's fallback
     # skips only the most dispersed fifth: the half skips rare-camera positives (saa_real_features.md)
     "trimmed_hps_skip20": estimator_hps("trimmed", noise_quantile=0.8),
+    # Cluster Contrast's live hardest positive, among the members the trimmed mean does not skip
+    "hard_skip20": [*estimator_hps("trimmed", noise_quantile=0.8), "memory.saa.dispersion_source=memory"],
 }
 #: The ablation's default rows: the baseline, two field references, and the paper's modules alone and together.
 NAMED_VARIANTS = ["baseline", "cc_hard", "gated_hard", "csa", "hps", "full"]

@@ -85,6 +85,8 @@ def _dispersion_of_candidates(ctx: UpdateContext) -> tuple[torch.Tensor, torch.T
         raise ValueError('update "hps" needs the dataset positions of the batch (UpdateContext.indices)')
     if ctx.options.dispersion_source == "epoch":
         dispersion = ranking.dispersion[ctx.indices]
+    elif ctx.options.dispersion_source == "memory":  # the hardness Cluster Contrast's "hard" ranks
+        dispersion = 1 - (ctx.features * ctx.prototypes[ctx.targets]).sum(dim=1)
     else:  # "batch": the current batch's members of each class form the set
         _, dispersion = _aggregate(ctx.state, ctx.features, ctx.targets, len(ctx.prototypes), ctx.options)
     return dispersion, (~ranking.likely_noise[ctx.indices]).nonzero().squeeze(1)

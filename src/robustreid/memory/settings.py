@@ -23,8 +23,9 @@ RELIABILITY_GROUPS = ("camera", "cluster")
 SAA_TRAINING_INITS = ("csa", "mean+saa")
 #: The update strategies that read that SAA: each needs one of :data:`SAA_TRAINING_INITS`.
 SAA_READING_UPDATES = ("hps", "hps_gated")
-#: Where HPS reads a member's dispersion: computed once per epoch on the extracted features, or per batch.
-DISPERSION_SOURCES = ("epoch", "batch")
+#: Where HPS reads a member's dispersion: once per epoch on the extracted features, per batch, or the
+#: batch feature's live distance to its memory prototype (with no skip, Cluster Contrast's ``hard``).
+DISPERSION_SOURCES = ("epoch", "batch", "memory")
 
 #: ``memory.init``: an :class:`~robustreid.memory.strategies.InitContext` -> one prototype per cluster.
 PROTOTYPE_INIT: Registry[InitFn] = Registry(
@@ -95,7 +96,7 @@ class SAAConfig:
     planted_loss_weight: float = 1.0  # objective=planted/merge: weight of -log(1 - planted weight)
     merge_share: float = 0.5  # objective=merge: minority side's size, as a share of the majority's
     dispersion: str = "distance"  # distance (to the SAA prototype) | weight (1 - weight x cluster size)
-    dispersion_source: str = "epoch"  # epoch (once, on extracted features) | batch (current batch features)
+    dispersion_source: str = "epoch"  # epoch (extracted features) | batch (batch features) | memory (live)
     noise_quantile: float = 1.0  # hps skips samples above this quantile of epoch dispersion; 1.0 = none
     loss_quantile: float = 1.0  # samples above this quantile sit out of the loss for the epoch; 1.0 = none
 
