@@ -27,7 +27,7 @@ from robustreid.memory.strategies import update_by_every_sample
         ("memory.reliability=cameras", "camera, cluster"),
         ("memory.saa.objective=plant", "merge, planted, split_half"),
         ("memory.saa.dispersion=spread", "distance, weight"),
-        ("memory.saa.dispersion_source=both", "epoch, batch"),
+        ("memory.saa.dispersion_source=both", "epoch, batch, memory"),
         ("memory.saa.aggregator=median", "saa, margin, mean, medoid, mode, neighbours, split, trimmed"),
         ("runtime.inference_dtype=fp16", "auto, fp32, bf16"),
     ],
