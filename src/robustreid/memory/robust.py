@@ -31,6 +31,7 @@ from robustreid.memory.strategies import (
     InitContext,
     MemoryState,
     UpdateContext,
+    distance_to_memory,
     mean_prototypes,
     percentile_rank,
     update_by_highest_score,
@@ -86,7 +87,7 @@ def _dispersion_of_candidates(ctx: UpdateContext) -> tuple[torch.Tensor, torch.T
     if ctx.options.dispersion_source == "epoch":
         dispersion = ranking.dispersion[ctx.indices]
     elif ctx.options.dispersion_source == "memory":  # the hardness Cluster Contrast's "hard" ranks
-        dispersion = 1 - (ctx.features * ctx.prototypes[ctx.targets]).sum(dim=1)
+        dispersion = distance_to_memory(ctx)
     else:  # "batch": the current batch's members of each class form the set
         _, dispersion = _aggregate(ctx.state, ctx.features, ctx.targets, len(ctx.prototypes), ctx.options)
     return dispersion, (~ranking.likely_noise[ctx.indices]).nonzero().squeeze(1)

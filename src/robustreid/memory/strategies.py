@@ -175,10 +175,14 @@ def update_by_highest_score(targets: torch.Tensor, scores: torch.Tensor) -> torc
     return first.scatter_reduce_(0, inverse[is_best], position[is_best], reduce="amin")
 
 
+def distance_to_memory(ctx: UpdateContext) -> torch.Tensor:
+    """Each batch sample's cosine distance to its class's prototype as the memory holds it now."""
+    return 1 - (ctx.features * ctx.prototypes[ctx.targets]).sum(dim=1)
+
+
 def update_by_hardest_by_cosine(ctx: UpdateContext) -> torch.Tensor:
     """Cluster Contrast "hard": the sample least similar to its current prototype."""
-    similarity = (ctx.features * ctx.prototypes[ctx.targets]).sum(dim=1)
-    return update_by_highest_score(ctx.targets, -similarity)
+    return update_by_highest_score(ctx.targets, distance_to_memory(ctx))
 
 
 def gated_scores(ctx: UpdateContext, hardness: torch.Tensor) -> torch.Tensor:
@@ -200,5 +204,4 @@ def _batch_reliability(ctx: UpdateContext) -> torch.Tensor:
 
 def update_by_gated_hardest(ctx: UpdateContext) -> torch.Tensor:
     """3C-style: per class, the sample with the best gate of distance to the prototype and reliability."""
-    hardness = 1 - (ctx.features * ctx.prototypes[ctx.targets]).sum(dim=1)
-    return update_by_highest_score(ctx.targets, gated_scores(ctx, hardness))
+    return update_by_highest_score(ctx.targets, gated_scores(ctx, distance_to_memory(ctx)))
