@@ -1,4 +1,5 @@
-"""``data.identity_stride``: every n-th identity of train and test, the same ones every time."""
+"""``data.identity_stride`` and ``data.identity_offset``: every n-th identity of train and test, the same ones
+every time, and disjoint folds."""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("synthetic")
 
 
-def synthetic(root: Path, stride: int) -> ReidDataset:
+def synthetic(root: Path, stride: int, offset: int = 0) -> ReidDataset:
     """The synthetic set through the config, as a run loads it."""
     overrides = [f"data.root={root}", f"data.options={SYNTHETIC}", f"data.identity_stride={stride}"]
-    return build_dataset(load_config(None, overrides).data)
+    return build_dataset(load_config(None, [*overrides, f"data.identity_offset={offset}"]).data)
 
 
 def pids(items: list[ImageItem]) -> set[int]:
@@ -44,6 +45,17 @@ def test_query_and_gallery_keep_the_same_identities_and_a_share_of_the_distracto
     distractors = sorted(item.path for item in whole.gallery if item.pid == 0)
     assert sorted(item.path for item in quarter.gallery if item.pid == 0) == distractors[::4]
     assert quarter.name == "synthetic (identity stride 4)"
+
+
+def test_the_offsets_split_train_test_and_distractors_into_disjoint_folds(synthetic_root):
+    whole = synthetic(synthetic_root, 1)
+    folds = [synthetic(synthetic_root, 3, offset) for offset in range(3)]
+    assert [pids(fold.train) for fold in folds] == [{1, 4, 7}, {2, 5, 8}, {3, 6, 9}]
+    assert [pids(fold.query) for fold in folds] == [{10, 13, 16}, {11, 14}, {12, 15}]
+    gallery_paths = [{item.path for item in fold.gallery} for fold in folds]
+    assert set.union(*gallery_paths) == {item.path for item in whole.gallery}
+    assert sum(map(len, gallery_paths)) == len(whole.gallery)  # no image in two folds
+    assert folds[2].name == "synthetic (identity stride 3, offset 2)"
 
 
 def test_the_choice_is_deterministic(synthetic_root):

@@ -33,6 +33,10 @@ from robustreid.errors import ConfigError
         ("data.width=-4", "data.width=-4 must be >= 16"),
         ("data.num_workers=-1", "data.num_workers=-1 must be >= 0"),
         ("data.identity_stride=0", "data.identity_stride=0 must be >= 1"),
+        (
+            "data.identity_offset=4",
+            "data.identity_offset=4 must be in [0, 1): one of the data.identity_stride folds",
+        ),
         ("memory.momentum=1", "memory.momentum=1.0 must be in [0, 1)"),
         ("memory.momentum=-0.1", "memory.momentum=-0.1 must be in [0, 1)"),
         ("memory.temperature=0", "memory.temperature=0.0 must be > 0"),

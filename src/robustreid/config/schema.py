@@ -34,6 +34,7 @@ class DataConfig:
     num_workers: int = 2
     max_bad_fraction: float = 0.01  # share of a split's images that may be unreadable and are skipped
     identity_stride: int = 1  # keep every n-th train and test identity (data/identity_subset.py); 1: all
+    identity_offset: int = 0  # ... starting at this one (0 to stride - 1): disjoint folds of the identities
 
 
 @dataclass

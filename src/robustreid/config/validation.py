@@ -149,6 +149,13 @@ CROSS_KEY: tuple[Rule, ...] = (
         lambda batch, cfg: batch > 0 and cfg.optim.num_instances > 0 and batch % cfg.optim.num_instances == 0,
     ),
     numeric(
+        "data.identity_offset",
+        "in [0, {cfg.data.identity_stride}): one of the data.identity_stride folds",
+        lambda offset, cfg: (
+            0 <= offset and (offset < cfg.data.identity_stride or cfg.data.identity_stride < 1)
+        ),
+    ),
+    numeric(
         "memory.saa.width",
         "a multiple of memory.saa.heads ({cfg.memory.saa.heads})",
         lambda width, cfg: cfg.memory.saa.heads > 0 and width % cfg.memory.saa.heads == 0,

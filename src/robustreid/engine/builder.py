@@ -72,7 +72,9 @@ def build_trainer(
 
 
 def build_dataset(data: DataConfig) -> ReidDataset:
-    return every_nth_identity(load_dataset(data.name, data.root, **data.options), data.identity_stride)
+    return every_nth_identity(
+        load_dataset(data.name, data.root, **data.options), data.identity_stride, data.identity_offset
+    )
 
 
 def build_optimizer(model: ReidModel, optim: OptimConfig) -> torch.optim.Optimizer:

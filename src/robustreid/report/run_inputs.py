@@ -43,7 +43,9 @@ class RunInputs:
 
     def dataset(self) -> ReidDataset:
         data = self.config.data
-        return every_nth_identity(load_dataset(data.name, data.root, **data.options), data.identity_stride)
+        return every_nth_identity(
+            load_dataset(data.name, data.root, **data.options), data.identity_stride, data.identity_offset
+        )
 
     def pseudo_labels(self, features: np.ndarray) -> np.ndarray:
         """These features clustered with the run's ``cluster.*`` settings (numbers, camera-blind).
