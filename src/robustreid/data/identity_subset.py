@@ -55,7 +55,7 @@ def _of_identities(items: list[ImageItem], identities: set[int]) -> list[ImageIt
 def _gallery_of(
     gallery: list[ImageItem], test_ids: set[int], queried: set[int], stride: int, offset: int
 ) -> list[ImageItem]:
-    """The kept test identities' images, and every ``stride``-th image of no queried identity."""
+    """The kept test identities' images, and every ``stride``-th image of no queried identity from the ``offset``-th."""
     others = sorted(item.path for item in gallery if item.pid not in queried)
     kept_others = set(others[offset::stride])
     return [item for item in gallery if item.pid in test_ids or item.path in kept_others]

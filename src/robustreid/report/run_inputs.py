@@ -10,7 +10,8 @@ import numpy as np
 
 from robustreid.clustering import cluster_pseudo_labels
 from robustreid.config import TrainConfig, load_config
-from robustreid.data import ReidDataset, every_nth_identity, load_dataset
+from robustreid.data import ReidDataset
+from robustreid.engine.builder import build_dataset
 from robustreid.engine.run_dir import RunDir
 from robustreid.errors import CheckpointError, ConfigError, DataError
 
@@ -42,10 +43,7 @@ class RunInputs:
         )
 
     def dataset(self) -> ReidDataset:
-        data = self.config.data
-        return every_nth_identity(
-            load_dataset(data.name, data.root, **data.options), data.identity_stride, data.identity_offset
-        )
+        return build_dataset(self.config.data)
 
     def pseudo_labels(self, features: np.ndarray) -> np.ndarray:
         """These features clustered with the run's ``cluster.*`` settings (numbers, camera-blind).
