@@ -20,10 +20,17 @@ three one-thread runs on our 2-core CPU each ~10x slower than one two-thread run
 ``--resume`` reads back finished runs and continues interrupted ones, so a long
 ablation can be stopped and restarted without losing work.
 
+``--oracle-drop-misplaced`` is a diagnostic, not a variant: each epoch's real clustering
+loses the members that are not of their cluster's majority identity (read from the
+data set's labels, benchmarks/_oracle_labels.py), which bounds what any memory that skips
+suspected mistakes can gain. Its runs record the purity before that cleaning.
+
     python benchmarks/ablation.py --name ablation_synthetic --config configs/synthetic.yaml \
         --set eval.before_training=false --seeds 1 2 3
     python benchmarks/ablation.py --name ablation_market1501_cpu --config configs/market1501_cpu.yaml \
         --data-root ../shared/datasets/market1501 --seeds 1
+    python benchmarks/ablation.py --name oracle_market1501_converged --config configs/market1501_converged_v2.yaml \
+        --data-root ../shared/datasets/market1501 --variants cc_hard --oracle-drop-misplaced --resume
 """
 
 from __future__ import annotations
@@ -42,9 +49,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mean_and_spread, training_parser, write_result  # noqa: E402
+from _oracle_labels import MisplacedDropped  # noqa: E402
 from robustreid.clustering import Clusterer  # noqa: E402
 from robustreid.config import TrainConfig, load_config  # noqa: E402
 from robustreid.config.variants import NAMED_VARIANTS, VARIANTS  # noqa: E402
+from robustreid.engine.builder import build_clusterer, build_dataset  # noqa: E402
 from robustreid.engine.run import train_and_report  # noqa: E402
 from robustreid.engine.run_dir import RunDir  # noqa: E402
 
@@ -58,13 +67,25 @@ EPOCH_MEANS = {
 }
 
 
-def run_variant(name: str, config: str, variant: str, seed: int, overrides: list[str], resume: bool) -> dict:
+def run_variant(
+    name: str, config: str, variant: str, seed: int, overrides: list[str], resume: bool, oracle: bool = False
+) -> dict:
     """Train one (variant, seed) run and return its last-epoch figures.
 
     With ``resume`` a finished run in its folder is read back, an interrupted one continues.
+    With ``oracle`` each epoch's misplaced members are dropped (:class:`MisplacedDropped`),
+    and the figures add the purity the real clustering had before.
     """
     cfg = variant_config(config, variant, seed, overrides, f"runs/bench/{name}/{variant}_seed{seed}")
-    return last_epoch_figures(train_unless_finished(cfg, resume), seed)
+    if not oracle:
+        return last_epoch_figures(train_unless_finished(cfg, resume), seed)
+    true_ids = build_dataset(cfg.data).train_pids_for_diagnostics()  # read here, by the bench only
+    run_dir = train_unless_finished(cfg, resume, MisplacedDropped(build_clusterer(cfg.cluster), true_ids))
+    records = run_dir.read_metrics()
+    return last_epoch_figures(run_dir, seed) | {
+        "purity_before_cleaning": records[-1]["oracle_purity_before"],
+        "dropped_last_epoch": records[-1]["oracle_dropped"],
+    }
 
 
 def variant_config(
@@ -123,7 +144,9 @@ def _limit_threads(threads: int) -> None:
 def run_all(args: argparse.Namespace, overrides: list[str]) -> dict[str, list[dict]]:
     """Every (variant, seed) run, ``args.jobs`` at a time; results grouped by variant in seed order."""
     tasks = [(v, s) for v in args.variants for s in args.seeds]
-    call = [(args.name, args.config, v, s, overrides, args.resume) for v, s in tasks]
+    call = [
+        (args.name, args.config, v, s, overrides, args.resume, args.oracle_drop_misplaced) for v, s in tasks
+    ]
     if args.jobs == 1:
         runs = [run_variant(*c) for c in call]
     else:
@@ -155,6 +178,12 @@ def main() -> None:
         "--resume",
         action="store_true",
         help="reuse finished runs in runs/bench/<name>/ and continue interrupted ones",
+    )
+    parser.add_argument(
+        "--oracle-drop-misplaced",
+        action="store_true",
+        help="diagnostic: each epoch's members not of their cluster's majority identity become outliers "
+        "(reads the true identities; the most any skip of suspected mistakes can gain, benchmarks/_oracle_labels.py)",
     )
     args = parser.parse_args()
     logging.getLogger("robustreid").addHandler(logging.StreamHandler())
