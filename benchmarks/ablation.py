@@ -23,7 +23,9 @@ ablation can be stopped and restarted without losing work.
 ``--oracle-drop-misplaced`` is a diagnostic, not a variant: each epoch's real clustering
 loses the members that are not of their cluster's majority identity (read from the
 data set's labels, benchmarks/_oracle_labels.py), which bounds what any memory that skips
-suspected mistakes can gain. Its runs record the purity before that cleaning.
+suspected mistakes can gain. ``--drop-dispersed SHARE`` drops, label-free, that share of the
+members farthest from their cluster's trimmed mean instead. Their runs record the purity
+before the cleaning and the share of the dropped members that were misplaced.
 
     python benchmarks/ablation.py --name ablation_synthetic --config configs/synthetic.yaml \
         --set eval.before_training=false --seeds 1 2 3
@@ -49,7 +51,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mean_and_spread, training_parser, write_result  # noqa: E402
-from _oracle_labels import MisplacedDropped  # noqa: E402
+from _oracle_labels import MembersDropped, misplaced, most_dispersed  # noqa: E402
 from robustreid.clustering import Clusterer  # noqa: E402
 from robustreid.config import TrainConfig, load_config  # noqa: E402
 from robustreid.config.variants import NAMED_VARIANTS, VARIANTS  # noqa: E402
@@ -68,23 +70,35 @@ EPOCH_MEANS = {
 
 
 def run_variant(
-    name: str, config: str, variant: str, seed: int, overrides: list[str], resume: bool, oracle: bool = False
+    name: str,
+    config: str,
+    variant: str,
+    seed: int,
+    overrides: list[str],
+    resume: bool,
+    oracle: bool = False,
+    drop_dispersed: float = 0.0,
 ) -> dict:
     """Train one (variant, seed) run and return its last-epoch figures.
 
     With ``resume`` a finished run in its folder is read back, an interrupted one continues.
-    With ``oracle`` each epoch's misplaced members are dropped (:class:`MisplacedDropped`),
-    and the figures add the purity the real clustering had before.
+    With ``oracle`` each epoch's misplaced members are dropped, with ``drop_dispersed`` that
+    share of the most dispersed ones (:class:`MembersDropped`); the figures then add the
+    purity the real clustering had before and the share of the dropped that were misplaced.
     """
     cfg = variant_config(config, variant, seed, overrides, f"runs/bench/{name}/{variant}_seed{seed}")
-    if not oracle:
+    if not (oracle or drop_dispersed):
         return last_epoch_figures(train_unless_finished(cfg, resume), seed)
     true_ids = build_dataset(cfg.data).train_pids_for_diagnostics()  # read here, by the bench only
-    run_dir = train_unless_finished(cfg, resume, MisplacedDropped(build_clusterer(cfg.cluster), true_ids))
+    choose = misplaced(true_ids) if oracle else most_dispersed(drop_dispersed)
+    run_dir = train_unless_finished(
+        cfg, resume, MembersDropped(build_clusterer(cfg.cluster), choose, true_ids)
+    )
     records = run_dir.read_metrics()
     return last_epoch_figures(run_dir, seed) | {
         "purity_before_cleaning": records[-1]["oracle_purity_before"],
         "dropped_last_epoch": records[-1]["oracle_dropped"],
+        "dropped_misplaced": _epoch_mean(records, "oracle_dropped_misplaced"),
     }
 
 
@@ -123,7 +137,7 @@ def last_epoch_figures(run_dir: RunDir, seed: int) -> dict:
 
 
 def _epoch_mean(records: list[dict], key: str) -> float | None:
-    values = [r[key] for r in records if key in r]
+    values = [r[key] for r in records if r.get(key) is not None]
     return float(np.mean(values)) if values else None
 
 
@@ -185,7 +199,21 @@ def main() -> None:
         help="diagnostic: each epoch's members not of their cluster's majority identity become outliers "
         "(reads the true identities; the most any skip of suspected mistakes can gain, benchmarks/_oracle_labels.py)",
     )
+    parser.add_argument(
+        "--drop-dispersed",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="each epoch this share of the clustered members, the farthest from their cluster's trimmed mean, "
+        "become outliers: the label-free counterpart of --oracle-drop-misplaced (default 0: none)",
+    )
     args = parser.parse_args()
+    if not 0 <= args.drop_dispersed < 1:
+        parser.error(f"--drop-dispersed must be in [0, 1), got {args.drop_dispersed}")
+    if args.drop_dispersed and args.oracle_drop_misplaced:
+        parser.error(
+            "--drop-dispersed and --oracle-drop-misplaced choose the dropped members differently: give one"
+        )
     logging.getLogger("robustreid").addHandler(logging.StreamHandler())
     overrides = [*args.overrides, *([f"data.root={args.data_root}"] if args.data_root else [])]
     start = time.perf_counter()

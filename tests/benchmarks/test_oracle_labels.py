@@ -1,4 +1,4 @@
-"""benchmarks/_oracle_labels.py: the oracle drops exactly each cluster's members of another identity."""
+"""benchmarks/_oracle_labels.py: the clusterers drop exactly the members their chooser names."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-from _oracle_labels import MisplacedDropped  # noqa: E402
+from _oracle_labels import MembersDropped, misplaced, most_dispersed  # noqa: E402
 
 
 class FixedClusterer:
@@ -32,20 +32,36 @@ class FixedClusterer:
         self.calls = state["calls"]
 
 
-def test_members_of_another_identity_become_outliers_and_the_rest_is_kept():
-    true_ids = np.array([7, 7, 7, 9, 9, 9, 9, 7, 5, 5])
-    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, -1, 1])  # cluster 0: 7,7,7,9; cluster 1: 9,9,9,7,5
-    cleaned, figures = MisplacedDropped(FixedClusterer(labels), true_ids)(np.zeros((10, 4)))
+TRUE_IDS = np.array([7, 7, 7, 9, 9, 9, 9, 7, 5, 5])
+LABELS = np.array([0, 0, 0, 0, 1, 1, 1, 1, -1, 1])  # cluster 0: 7,7,7,9; cluster 1: 9,9,9,7,5
+
+
+def test_the_oracle_drops_the_members_of_another_identity_and_keeps_the_rest():
+    oracle = MembersDropped(FixedClusterer(LABELS), misplaced(TRUE_IDS), TRUE_IDS)
+    cleaned, figures = oracle(np.eye(10, 4, dtype=np.float32))
     np.testing.assert_array_equal(cleaned, [0, 0, 0, -1, 1, 1, 1, -1, -1, -1])
     assert figures["num_clusters"] == 2  # the wrapped clusterer's figures pass through
     assert figures["oracle_dropped"] == 3
     assert figures["oracle_purity_before"] == pytest.approx(6 / 9)
+    assert figures["oracle_dropped_misplaced"] == 1.0
+
+
+def test_the_label_free_chooser_drops_the_members_far_from_their_cluster():
+    rng = np.random.default_rng(0)
+    centres = np.repeat(np.eye(2, 8, dtype=np.float32), 10, axis=0)  # two clusters of 10
+    features = centres + 0.05 * rng.normal(size=centres.shape).astype(np.float32)
+    features[[3, 14]] = np.eye(2, 8, k=5, dtype=np.float32)  # one stray member in each
+    labels = np.repeat([0, 1], 10)
+    true_ids = np.where(np.isin(np.arange(20), [3, 14]), 99, labels)
+    dropping = MembersDropped(FixedClusterer(labels), most_dispersed(0.1), true_ids)
+    cleaned, figures = dropping(features)
+    assert np.flatnonzero(cleaned < 0).tolist() == [3, 14]  # the 10 % farthest: the strays
+    assert figures["oracle_dropped_misplaced"] == 1.0
 
 
 def test_its_state_is_the_wrapped_clusterers():
-    inner = FixedClusterer(np.array([0, 0, 1, 1]))
-    oracle = MisplacedDropped(inner, np.array([1, 1, 2, 2]))
-    oracle(np.zeros((4, 2)))
-    restored = MisplacedDropped(FixedClusterer(np.array([0, 0, 1, 1])), np.array([1, 1, 2, 2]))
+    oracle = MembersDropped(FixedClusterer(LABELS), misplaced(TRUE_IDS), TRUE_IDS)
+    oracle(np.zeros((10, 4), dtype=np.float32))
+    restored = MembersDropped(FixedClusterer(LABELS), misplaced(TRUE_IDS), TRUE_IDS)
     restored.load_state_dict(oracle.state_dict())
     assert restored.clusterer.calls == 1
