@@ -159,7 +159,17 @@ def run_all(args: argparse.Namespace, overrides: list[str]) -> dict[str, list[di
     """Every (variant, seed) run, ``args.jobs`` at a time; results grouped by variant in seed order."""
     tasks = [(v, s) for v in args.variants for s in args.seeds]
     call = [
-        (args.name, args.config, v, s, overrides, args.resume, args.oracle_drop_misplaced) for v, s in tasks
+        (
+            args.name,
+            args.config,
+            v,
+            s,
+            overrides,
+            args.resume,
+            args.oracle_drop_misplaced,
+            args.drop_dispersed,
+        )
+        for v, s in tasks
     ]
     if args.jobs == 1:
         runs = [run_variant(*c) for c in call]
@@ -178,7 +188,8 @@ def run_all(args: argparse.Namespace, overrides: list[str]) -> dict[str, list[di
     return grouped
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line, checked: the drop options exclude each other."""
     parser = training_parser(__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--variants", nargs="+", default=NAMED_VARIANTS, choices=list(VARIANTS))
@@ -214,6 +225,11 @@ def main() -> None:
         parser.error(
             "--drop-dispersed and --oracle-drop-misplaced choose the dropped members differently: give one"
         )
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     logging.getLogger("robustreid").addHandler(logging.StreamHandler())
     overrides = [*args.overrides, *([f"data.root={args.data_root}"] if args.data_root else [])]
     start = time.perf_counter()

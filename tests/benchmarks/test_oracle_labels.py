@@ -65,3 +65,30 @@ def test_its_state_is_the_wrapped_clusterers():
     restored = MembersDropped(FixedClusterer(LABELS), misplaced(TRUE_IDS), TRUE_IDS)
     restored.load_state_dict(oracle.state_dict())
     assert restored.clusterer.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "handed"),
+    [(["--oracle-drop-misplaced"], (True, 0.0)), (["--drop-dispersed", "0.2"], (False, 0.2))],
+)
+def test_ablation_hands_the_drop_options_to_every_run(monkeypatch, flags, handed):
+    import ablation
+
+    calls = []
+    monkeypatch.setattr(ablation, "run_variant", lambda *args: calls.append(args) or {"seed": args[3]})
+    argv = [
+        "ablation.py",
+        "--name",
+        "n",
+        "--config",
+        "c.yaml",
+        "--variants",
+        "cc_hard",
+        "--seeds",
+        "1",
+        "2",
+        *flags,
+    ]
+    monkeypatch.setattr(sys, "argv", argv)
+    ablation.run_all(ablation.parse_args(), [])
+    assert [call[-2:] for call in calls] == [handed, handed]
