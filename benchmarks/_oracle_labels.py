@@ -5,13 +5,16 @@ mistake, and no label-free score finds them well on real features (AUC 0.75-0.80
 impure clusters, docs/experiments/saa_real_features.md). Wrapped around the trainer's own
 clusterer, :class:`MembersDropped` runs each epoch's real clustering as usual, then makes
 the members a *chooser* picks outliers, so they sit out of the prototypes, the ClusterNCE
-and every memory update:
+and every memory update. :class:`DropRule` names the chooser:
 
 * :func:`misplaced` is the oracle: the members whose true identity is not their cluster's
   majority identity. No rule that skips suspected mistakes can do more; the gap to the
   plain clustering is the headroom such rules compete for.
 * :func:`most_dispersed` is the label-free rule at the same place: the given share of all
-  members farthest from their cluster's trimmed mean (the best dispersion of §3).
+  members farthest from their cluster's trimmed mean (the best dispersion of §3). With
+  ``first_view`` it also measures each member in the features the first epoch clustered,
+  the pre-trained backbone's, centred per camera: a witness that training has not bent
+  towards the clustering's own mistakes.
 
 The true identities are read by the benchmark, for the oracle and to report what was
 dropped, and reach the library only as the cleaned labels (``benchmarks/ablation.py
@@ -21,17 +24,31 @@ dropped, and reach the library only as the cleaned labels (``benchmarks/ablation
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from robustreid.clustering import Clusterer
+from robustreid.clustering.camera_bias import centre_per_camera
 from robustreid.memory.diagnostics import majority_identity
 from robustreid.memory.estimators import ClusterSets, trimmed_estimate
 
-#: (labels, features) -> the members to drop, a boolean mask over all samples
-Chooser = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+@dataclass(frozen=True)
+class Clustered:
+    """What a chooser reads of one epoch: its pseudo-labels and features, the cameras, and the
+    features the first epoch clustered (the pre-trained backbone's)."""
+
+    labels: np.ndarray
+    features: np.ndarray
+    cameras: np.ndarray | None
+    first_features: np.ndarray
+
+
+#: one epoch -> the members to drop, a boolean mask over all samples
+Chooser = Callable[[Clustered], np.ndarray]
 
 
 def misplaced_members(labels: np.ndarray, true_ids: np.ndarray) -> np.ndarray:
@@ -43,40 +60,80 @@ def misplaced_members(labels: np.ndarray, true_ids: np.ndarray) -> np.ndarray:
 
 def misplaced(true_ids: np.ndarray) -> Chooser:
     """The oracle chooser: every misplaced member (reads the true identities)."""
-    return lambda labels, features: misplaced_members(labels, true_ids)
+    return lambda epoch: misplaced_members(epoch.labels, true_ids)
 
 
-def most_dispersed(share: float) -> Chooser:
-    """The label-free chooser: the ``share`` of clustered members farthest from their cluster's trimmed mean."""
+def most_dispersed(share: float, first_view: bool = False) -> Chooser:
+    """The label-free chooser: the ``share`` of clustered members farthest from their cluster's trimmed mean.
 
-    def choose(labels: np.ndarray, features: np.ndarray) -> np.ndarray:
-        chosen = np.zeros(len(labels), dtype=bool)
-        if not (labels >= 0).any():
+    With ``first_view`` the distance is the sum of the standardised distances in this epoch's
+    features and in the first epoch's, centred per camera (the pre-trained features carry each
+    camera's light and background, which the trained ones have learnt to ignore). On the
+    camera-debiased subset's dumps this lifts the AUC within impure clusters from 0.76-0.79
+    to 0.79-0.82, and the share misplaced among the top tenth from 0.58-0.61 to 0.66-0.67.
+    """
+
+    def choose(epoch: Clustered) -> np.ndarray:
+        clustered = epoch.labels >= 0
+        chosen = np.zeros(len(epoch.labels), dtype=bool)
+        if not clustered.any():
             return chosen
-        sets = ClusterSets.build(torch.from_numpy(features), torch.from_numpy(labels))
-        _, distance = trimmed_estimate(sets)
-        chosen[labels >= 0] = (distance > torch.quantile(distance, 1 - share)).numpy()
+        score = _standardised(_trimmed_distance(epoch.features, epoch.labels))
+        if first_view:
+            first = epoch.first_features
+            if epoch.cameras is not None:
+                first = centre_per_camera(first, epoch.cameras)
+            score = score + _standardised(_trimmed_distance(first, epoch.labels))
+        chosen[clustered] = (score > torch.quantile(score, 1 - share)).numpy()
         return chosen
 
     return choose
 
 
+def _trimmed_distance(features: np.ndarray, labels: np.ndarray) -> torch.Tensor:
+    """Each clustered member's cosine distance to its cluster's trimmed mean."""
+    return trimmed_estimate(ClusterSets.build(torch.from_numpy(features), torch.from_numpy(labels)))[1]
+
+
+def _standardised(values: torch.Tensor) -> torch.Tensor:
+    return (values - values.mean()) / values.std().clamp(min=1e-12)
+
+
+@dataclass(frozen=True)
+class DropRule:
+    """Which members each epoch loses: the misplaced ones (``oracle``), or a ``share`` of the most dispersed."""
+
+    oracle: bool = False
+    share: float = 0.0
+    first_view: bool = False
+
+    def __bool__(self) -> bool:
+        return self.oracle or self.share > 0
+
+    def chooser(self, true_ids: np.ndarray) -> Chooser:
+        return misplaced(true_ids) if self.oracle else most_dispersed(self.share, self.first_view)
+
+
 class MembersDropped:
     """The trainer's clusterer (``robustreid.clustering.Clusterer``) with the chosen members made outliers.
 
-    Its state is the wrapped clusterer's, so a resumed run continues as any other. Beside
-    the wrapped figures it reports the real clustering's purity before the cleaning, how
-    many members it dropped, and which share of them were misplaced (the chooser's precision).
+    Its state is the wrapped clusterer's and the first epoch's features, so a resumed run
+    continues as any other. Beside the wrapped figures it reports the real clustering's
+    purity before the cleaning, how many members it dropped, and which share of them were
+    misplaced (the chooser's precision).
     """
 
     def __init__(self, clusterer: Clusterer, choose: Chooser, true_ids: np.ndarray) -> None:
         self.clusterer, self.choose, self.true_ids = clusterer, choose, np.asarray(true_ids)
+        self.first_features: np.ndarray | None = None
 
     def __call__(
         self, features: np.ndarray, cameras: np.ndarray | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        if self.first_features is None:
+            self.first_features = features.copy()
         labels, figures = self.clusterer(features, cameras)
-        dropped = self.choose(labels, features) & (labels >= 0)
+        dropped = self.choose(Clustered(labels, features, cameras, self.first_features)) & (labels >= 0)
         wrong = misplaced_members(labels, self.true_ids)
         return np.where(dropped, -1, labels), figures | {
             "oracle_dropped": int(dropped.sum()),
@@ -85,7 +142,10 @@ class MembersDropped:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return self.clusterer.state_dict()
+        first = None if self.first_features is None else torch.from_numpy(self.first_features)
+        return {"clusterer": self.clusterer.state_dict(), "first_features": first}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.clusterer.load_state_dict(state)
+        self.clusterer.load_state_dict(state["clusterer"])
+        first = state["first_features"]
+        self.first_features = None if first is None else first.numpy()

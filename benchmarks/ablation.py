@@ -24,7 +24,8 @@ ablation can be stopped and restarted without losing work.
 loses the members that are not of their cluster's majority identity (read from the
 data set's labels, benchmarks/_oracle_labels.py), which bounds what any memory that skips
 suspected mistakes can gain. ``--drop-dispersed SHARE`` drops, label-free, that share of the
-members farthest from their cluster's trimmed mean instead. Their runs record the purity
+members farthest from their cluster's trimmed mean instead; with ``--drop-first-view`` the
+distance also counts in the first epoch's (pre-trained) features. Their runs record the purity
 before the cleaning and the share of the dropped members that were misplaced.
 
     python benchmarks/ablation.py --name ablation_synthetic --config configs/synthetic.yaml \
@@ -51,7 +52,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mean_and_spread, training_parser, write_result  # noqa: E402
-from _oracle_labels import MembersDropped, misplaced, most_dispersed  # noqa: E402
+from _oracle_labels import DropRule, MembersDropped  # noqa: E402
 from robustreid.clustering import Clusterer  # noqa: E402
 from robustreid.config import TrainConfig, load_config  # noqa: E402
 from robustreid.config.variants import NAMED_VARIANTS, VARIANTS  # noqa: E402
@@ -76,23 +77,21 @@ def run_variant(
     seed: int,
     overrides: list[str],
     resume: bool,
-    oracle: bool = False,
-    drop_dispersed: float = 0.0,
+    drop: DropRule | None = None,
 ) -> dict:
     """Train one (variant, seed) run and return its last-epoch figures.
 
     With ``resume`` a finished run in its folder is read back, an interrupted one continues.
-    With ``oracle`` each epoch's misplaced members are dropped, with ``drop_dispersed`` that
-    share of the most dispersed ones (:class:`MembersDropped`); the figures then add the
+    With a ``drop`` rule each epoch's misplaced members, or a share of the most dispersed ones,
+    are dropped (:class:`MembersDropped`); the figures then add the
     purity the real clustering had before and the share of the dropped that were misplaced.
     """
     cfg = variant_config(config, variant, seed, overrides, f"runs/bench/{name}/{variant}_seed{seed}")
-    if not (oracle or drop_dispersed):
+    if not drop:
         return last_epoch_figures(train_unless_finished(cfg, resume), seed)
     true_ids = build_dataset(cfg.data).train_pids_for_diagnostics()  # read here, by the bench only
-    choose = misplaced(true_ids) if oracle else most_dispersed(drop_dispersed)
     run_dir = train_unless_finished(
-        cfg, resume, MembersDropped(build_clusterer(cfg.cluster), choose, true_ids)
+        cfg, resume, MembersDropped(build_clusterer(cfg.cluster), drop.chooser(true_ids), true_ids)
     )
     records = run_dir.read_metrics()
     return last_epoch_figures(run_dir, seed) | {
@@ -158,19 +157,8 @@ def _limit_threads(threads: int) -> None:
 def run_all(args: argparse.Namespace, overrides: list[str]) -> dict[str, list[dict]]:
     """Every (variant, seed) run, ``args.jobs`` at a time; results grouped by variant in seed order."""
     tasks = [(v, s) for v in args.variants for s in args.seeds]
-    call = [
-        (
-            args.name,
-            args.config,
-            v,
-            s,
-            overrides,
-            args.resume,
-            args.oracle_drop_misplaced,
-            args.drop_dispersed,
-        )
-        for v, s in tasks
-    ]
+    drop = DropRule(args.oracle_drop_misplaced, args.drop_dispersed, args.drop_first_view)
+    call = [(args.name, args.config, v, s, overrides, args.resume, drop) for v, s in tasks]
     if args.jobs == 1:
         runs = [run_variant(*c) for c in call]
     else:
@@ -218,6 +206,12 @@ def parse_args() -> argparse.Namespace:
         help="each epoch this share of the clustered members, the farthest from their cluster's trimmed mean, "
         "become outliers: the label-free counterpart of --oracle-drop-misplaced (default 0: none)",
     )
+    parser.add_argument(
+        "--drop-first-view",
+        action="store_true",
+        help="with --drop-dispersed: add each member's distance in the first epoch's (pre-trained, "
+        "camera-centred) features, each view's distances standardised",
+    )
     args = parser.parse_args()
     if not 0 <= args.drop_dispersed < 1:
         parser.error(f"--drop-dispersed must be in [0, 1), got {args.drop_dispersed}")
@@ -225,6 +219,8 @@ def parse_args() -> argparse.Namespace:
         parser.error(
             "--drop-dispersed and --oracle-drop-misplaced choose the dropped members differently: give one"
         )
+    if args.drop_first_view and not args.drop_dispersed:
+        parser.error("--drop-first-view changes how --drop-dispersed ranks: give --drop-dispersed SHARE too")
     return args
 
 

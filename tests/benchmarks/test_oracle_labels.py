@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-from _oracle_labels import MembersDropped, misplaced, most_dispersed  # noqa: E402
+from _oracle_labels import DropRule, MembersDropped, misplaced, most_dispersed  # noqa: E402
 
 
 class FixedClusterer:
@@ -59,17 +59,40 @@ def test_the_label_free_chooser_drops_the_members_far_from_their_cluster():
     assert figures["oracle_dropped_misplaced"] == 1.0
 
 
-def test_its_state_is_the_wrapped_clusterers():
+def test_the_first_view_finds_a_stray_the_trained_features_hide():
+    rng = np.random.default_rng(0)
+    centres = np.repeat(np.eye(2, 8, dtype=np.float32), 10, axis=0)  # two clusters of 10
+    labels = np.repeat([0, 1], 10)
+    true_ids = np.where(np.isin(np.arange(20), [3, 14]), 99, labels)
+    first = centres + 0.05 * rng.normal(size=centres.shape).astype(np.float32)
+    first[[3, 14]] = np.eye(2, 8, k=5, dtype=np.float32)  # strays in the pre-trained features
+    trained = centres + 0.05 * rng.normal(size=centres.shape).astype(np.float32)
+    trained[[6, 17]] += 0.25 * rng.normal(size=(2, 8)).astype(np.float32)  # right, but noisy once trained
+    trained[[3, 14]] += 0.3 * np.eye(2, 8, k=5, dtype=np.float32)  # the strays, pulled in by training
+    for first_view, dropped in [(False, [6, 17]), (True, [3, 14])]:
+        dropping = MembersDropped(FixedClusterer(labels), most_dispersed(0.1, first_view), true_ids)
+        dropping(first)  # the first epoch: the view it keeps
+        cleaned, _ = dropping(trained)
+        assert np.flatnonzero(cleaned < 0).tolist() == dropped
+
+
+def test_its_state_is_the_wrapped_clusterers_and_the_first_view():
     oracle = MembersDropped(FixedClusterer(LABELS), misplaced(TRUE_IDS), TRUE_IDS)
-    oracle(np.zeros((10, 4), dtype=np.float32))
+    first = np.arange(40, dtype=np.float32).reshape(10, 4)
+    oracle(first)
     restored = MembersDropped(FixedClusterer(LABELS), misplaced(TRUE_IDS), TRUE_IDS)
     restored.load_state_dict(oracle.state_dict())
     assert restored.clusterer.calls == 1
+    np.testing.assert_array_equal(restored.first_features, first)
 
 
 @pytest.mark.parametrize(
     ("flags", "handed"),
-    [(["--oracle-drop-misplaced"], (True, 0.0)), (["--drop-dispersed", "0.2"], (False, 0.2))],
+    [
+        (["--oracle-drop-misplaced"], DropRule(oracle=True)),
+        (["--drop-dispersed", "0.2"], DropRule(share=0.2)),
+        (["--drop-dispersed", "0.1", "--drop-first-view"], DropRule(share=0.1, first_view=True)),
+    ],
 )
 def test_ablation_hands_the_drop_options_to_every_run(monkeypatch, flags, handed):
     import ablation
@@ -91,4 +114,14 @@ def test_ablation_hands_the_drop_options_to_every_run(monkeypatch, flags, handed
     ]
     monkeypatch.setattr(sys, "argv", argv)
     ablation.run_all(ablation.parse_args(), [])
-    assert [call[-2:] for call in calls] == [handed, handed]
+    assert [call[-1] for call in calls] == [handed, handed]
+
+
+def test_the_first_view_needs_a_share_to_drop(monkeypatch, capsys):
+    import ablation
+
+    argv = ["ablation.py", "--name", "n", "--config", "c.yaml", "--drop-first-view"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit):
+        ablation.parse_args()
+    assert "give --drop-dispersed SHARE too" in capsys.readouterr().err
