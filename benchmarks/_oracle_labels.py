@@ -32,7 +32,7 @@ import torch
 
 from robustreid.clustering import Clusterer
 from robustreid.clustering.camera_bias import centre_per_camera
-from robustreid.memory.diagnostics import majority_identity
+from robustreid.memory.diagnostics import misplaced_members
 from robustreid.memory.estimators import ClusterSets, trimmed_estimate
 
 
@@ -49,13 +49,6 @@ class Clustered:
 
 #: one epoch -> the members to drop, a boolean mask over all samples
 Chooser = Callable[[Clustered], np.ndarray]
-
-
-def misplaced_members(labels: np.ndarray, true_ids: np.ndarray) -> np.ndarray:
-    """Clustered members whose true identity is not their cluster's majority identity."""
-    clustered = labels >= 0
-    majority = majority_identity(labels, true_ids, int(labels.max()) + 1)
-    return clustered & (true_ids != majority[labels])
 
 
 def misplaced(true_ids: np.ndarray) -> Chooser:

@@ -49,7 +49,7 @@ from sklearn.metrics import adjusted_rand_score, roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result
 from robustreid.clustering import cluster_pseudo_labels
-from robustreid.memory.diagnostics import identity_centres, majority_identity
+from robustreid.memory.diagnostics import identity_centres, majority_identity, misplaced_members
 from robustreid.memory.saa import SelfAttentionAggregator, aggregate_clusters, train_saa
 from robustreid.memory.settings import SAAConfig
 from robustreid.memory.strategies import mean_prototypes
@@ -136,9 +136,9 @@ class Clustered:
     @classmethod
     def from_labels(cls, features: np.ndarray, labels: np.ndarray, identities: np.ndarray) -> Clustered:
         member = labels >= 0
-        member_ids, member_labels = identities[member], labels[member]
+        member_labels = labels[member]
         majority = majority_identity(labels, identities, labels.max() + 1)
-        misplaced = member_ids != majority[member_labels]
+        misplaced = misplaced_members(labels, identities)[member]
         all_features = torch.from_numpy(features)
         ids, centres = identity_centres(all_features, identities)
         impure = np.bincount(member_labels, weights=misplaced, minlength=len(majority)) > 0

@@ -5,7 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from robustreid.memory.diagnostics import majority_identity, prototype_error, update_noise_rate
+from robustreid.memory.diagnostics import (
+    majority_identity,
+    misplaced_members,
+    prototype_error,
+    update_noise_rate,
+)
 from robustreid.memory.strategies import mean_prototypes
 
 # identities 5 and 7 along two axes; cluster 0 holds three of 5 and, by mistake, one of 7
@@ -18,6 +23,11 @@ LABELS = np.array([0, 0, 0, 0, 1, -1])
 
 def test_majority_identity_per_cluster():
     assert majority_identity(LABELS, TRUE_IDS, 3).tolist() == [5, 7, -1]  # cluster 2 is empty
+
+
+def test_misplaced_members_are_the_clustered_samples_of_another_identity():
+    assert np.flatnonzero(misplaced_members(LABELS, TRUE_IDS)).tolist() == [3]  # sample 5 is an outlier
+    assert not misplaced_members(np.full(6, -1), TRUE_IDS).any()  # nothing clustered
 
 
 def test_prototype_error_is_zero_at_the_identity_centre_and_positive_for_a_polluted_mean():

@@ -27,6 +27,15 @@ def majority_identity(labels: np.ndarray, true_ids: np.ndarray, num_clusters: in
     return np.where(counts.sum(axis=1) > 0, majority, -1)
 
 
+def misplaced_members(labels: np.ndarray, true_ids: np.ndarray) -> np.ndarray:
+    """Per sample: clustered, but not of its cluster's majority identity (a clustering mistake)."""
+    clustered = labels >= 0
+    if not clustered.any():
+        return clustered
+    majority = majority_identity(labels, true_ids, int(labels.max()) + 1)
+    return clustered & (true_ids != majority[labels])
+
+
 def identity_centres(features: torch.Tensor, true_ids: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
     """Sorted identities and the L2-normalised mean feature of all their samples (clustered or not)."""
     ids, inverse = np.unique(true_ids, return_inverse=True)
@@ -55,5 +64,4 @@ def update_noise_rate(updated: np.ndarray, labels: np.ndarray, true_ids: np.ndar
     """
     if len(updated) == 0:
         return float("nan")
-    majority = majority_identity(labels, true_ids, int(labels.max()) + 1)
-    return float(np.mean(true_ids[updated] != majority[labels[updated]]))
+    return float(np.mean(misplaced_members(labels, true_ids)[updated]))
