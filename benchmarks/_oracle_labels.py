@@ -57,30 +57,34 @@ def misplaced(true_ids: np.ndarray) -> Chooser:
 
 
 def most_dispersed(share: float, first_view: bool = False) -> Chooser:
-    """The label-free chooser: the ``share`` of clustered members farthest from their cluster's trimmed mean.
-
-    With ``first_view`` the distance is the sum of the standardised distances in this epoch's
-    features and in the first epoch's, centred per camera (the pre-trained features carry each
-    camera's light and background, which the trained ones have learnt to ignore). On the
-    camera-debiased subset's dumps this lifts the AUC within impure clusters from 0.76-0.79
-    to 0.79-0.82, and the share misplaced among the top tenth from 0.58-0.61 to 0.66-0.67.
-    """
+    """The label-free chooser: the ``share`` of clustered members ranked highest by :func:`dispersion`."""
 
     def choose(epoch: Clustered) -> np.ndarray:
         clustered = epoch.labels >= 0
         chosen = np.zeros(len(epoch.labels), dtype=bool)
-        if not clustered.any():
-            return chosen
-        score = _standardised(_trimmed_distance(epoch.features, epoch.labels))
-        if first_view:
-            first = epoch.first_features
-            if epoch.cameras is not None:
-                first = centre_per_camera(first, epoch.cameras)
-            score = score + _standardised(_trimmed_distance(first, epoch.labels))
-        chosen[clustered] = (score > torch.quantile(score, 1 - share)).numpy()
+        if clustered.any():
+            score = dispersion(epoch, first_view)
+            chosen[clustered] = (score > torch.quantile(score, 1 - share)).numpy()
         return chosen
 
     return choose
+
+
+def dispersion(epoch: Clustered, first_view: bool) -> torch.Tensor:
+    """Per clustered member: its distance to its cluster's trimmed mean, standardised over the members.
+
+    With ``first_view``, plus the same in the first epoch's features centred per camera: the
+    pre-trained features have not been trained towards the clustering's own mistakes, and
+    without each camera's light and background they rank identity
+    (``benchmarks/saa_real_features.py`` scores it as the row ``first_view``).
+    """
+    score = _standardised(_trimmed_distance(epoch.features, epoch.labels))
+    if first_view:
+        first = epoch.first_features
+        if epoch.cameras is not None:
+            first = centre_per_camera(first, epoch.cameras)
+        score = score + _standardised(_trimmed_distance(first, epoch.labels))
+    return score
 
 
 def _trimmed_distance(features: np.ndarray, labels: np.ndarray) -> torch.Tensor:

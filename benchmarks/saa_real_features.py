@@ -3,6 +3,9 @@
 Reads the training features that one Market-1501 CPU protocol run clustered
 (``benchmarks/_feature_dumps.py``: epoch 0 = ImageNet, a middle and the last epoch)
 with the protocol's own pseudo-labels. The true identities are read to score only.
+``first_view`` is the label-free drop's ranking of ``ablation.py --drop-first-view``: the
+trimmed distance in the dump's features plus the same in the run's epoch-0 (pre-trained)
+features centred per camera, each standardised (the trimmed mean's prototypes).
 
 * ``mistakes``: what kind of mistakes the clustering makes. An impure cluster is a
   *merge* when two or more identities hold at least 25 % of it each, else it has
@@ -50,6 +53,7 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 from _feature_dumps import REGENERATE, FeatureDump, add_dump_arguments, dump_dir, dump_epochs  # noqa: E402
+from _oracle_labels import Clustered, dispersion  # noqa: E402
 from robustreid.clustering.camera_bias import centre_per_camera  # noqa: E402
 from robustreid.config.variants import NOISE_QUANTILE  # noqa: E402
 from robustreid.memory.diagnostics import identity_centres, majority_identity, misplaced_members  # noqa: E402
@@ -220,6 +224,13 @@ def score_saa(scored: Scored, objective: str, seed: int, steps: int) -> dict[str
     return scored.score(prototypes, dispersion)
 
 
+def score_first_view(scored: Scored, dump: FeatureDump, first_features: np.ndarray) -> dict[str, float]:
+    """The two-view ranking of the label-free drop, with the trimmed mean's prototypes."""
+    prototypes, _ = trimmed_estimate(scored.sets)
+    epoch = Clustered(dump.labels, dump.features, dump.camids, first_features)
+    return scored.score(prototypes, dispersion(epoch, first_view=True))
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
@@ -230,11 +241,16 @@ def main() -> None:
         if not path.exists():
             print(f"skipping {name}: {path} is missing; regenerate with: {REGENERATE}")
             continue
-        scored = Scored.from_dump(FeatureDump.load(path))
+        dump = FeatureDump.load(path)
+        scored = Scored.from_dump(dump)
         rows = {}
         for estimator, estimate in estimators().items():
             rows[estimator] = scored.score(*estimate(scored.sets))
             print(name, estimator, rows[estimator], flush=True)
+        first = dump_dir(args.run) / "epoch_00.npz"
+        if first.exists():
+            rows["first_view"] = score_first_view(scored, dump, FeatureDump.load(first).features)
+            print(name, "first_view", rows["first_view"], flush=True)
         rows["oracle_majority"] = scored.oracle()
         saved = SavedScores(path.with_suffix(".scores.json"))
         for objective in args.objectives:
