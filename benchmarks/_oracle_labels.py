@@ -9,7 +9,10 @@ and every memory update. :class:`DropRule` names the chooser:
 
 * :func:`misplaced` is the oracle: the members whose true identity is not their cluster's
   majority identity. No rule that skips suspected mistakes can do more; the gap to the
-  plain clustering is the headroom such rules compete for.
+  plain clustering is the headroom such rules compete for. With a ``recall`` below 1 it
+  misses a fixed part of them, and with a ``precision`` below 1 it also drops rightly
+  placed members: an imperfect detector of known quality, to learn how good a label-free
+  one must be.
 * :func:`most_dispersed` is the label-free rule at the same place: the given share of all
   members farthest from their cluster's trimmed mean (the best dispersion of §3). With
   ``first_view`` it also measures each member in the features the first epoch clustered,
@@ -51,9 +54,24 @@ class Clustered:
 Chooser = Callable[[Clustered], np.ndarray]
 
 
-def misplaced(true_ids: np.ndarray) -> Chooser:
-    """The oracle chooser: every misplaced member (reads the true identities)."""
-    return lambda epoch: misplaced_members(epoch.labels, true_ids)
+def misplaced(true_ids: np.ndarray, recall: float = 1.0, precision: float = 1.0) -> Chooser:
+    """The oracle chooser (reads the true identities): the misplaced members, or a ``recall`` share of
+    them with rightly placed members added until ``precision`` of the dropped are misplaced.
+
+    Which members it misses and which right ones it adds are fixed for the run (one uniform draw
+    per sample, seed 0), as a detector's blind spots are, and the same on a resumed run.
+    """
+    draw = np.random.default_rng(0).random(len(true_ids))
+
+    def choose(epoch: Clustered) -> np.ndarray:
+        wrong = misplaced_members(epoch.labels, true_ids)
+        found = wrong & (draw < recall)
+        right = np.flatnonzero((epoch.labels >= 0) & ~wrong)
+        extra = round(found.sum() * (1 - precision) / precision)
+        found[right[np.argsort(draw[right], kind="stable")[:extra]]] = True
+        return found
+
+    return choose
 
 
 def most_dispersed(share: float, first_view: bool = False) -> Chooser:
@@ -98,17 +116,22 @@ def _standardised(values: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class DropRule:
-    """Which members each epoch loses: the misplaced ones (``oracle``), or a ``share`` of the most dispersed."""
+    """Which members each epoch loses: the misplaced ones (``oracle``, at a ``recall`` and
+    ``precision``), or a ``share`` of the most dispersed (ranked in two views with ``first_view``)."""
 
     oracle: bool = False
     share: float = 0.0
     first_view: bool = False
+    recall: float = 1.0
+    precision: float = 1.0
 
     def __bool__(self) -> bool:
         return self.oracle or self.share > 0
 
     def chooser(self, true_ids: np.ndarray) -> Chooser:
-        return misplaced(true_ids) if self.oracle else most_dispersed(self.share, self.first_view)
+        if self.oracle:
+            return misplaced(true_ids, self.recall, self.precision)
+        return most_dispersed(self.share, self.first_view)
 
 
 class MembersDropped:

@@ -23,7 +23,8 @@ ablation can be stopped and restarted without losing work.
 ``--oracle-drop-misplaced`` is a diagnostic, not a variant: each epoch's real clustering
 loses the members that are not of their cluster's majority identity (read from the
 data set's labels, benchmarks/_oracle_labels.py), which bounds what any memory that skips
-suspected mistakes can gain. ``--drop-dispersed SHARE`` drops, label-free, that share of the
+suspected mistakes can gain; ``--oracle-recall`` and ``--oracle-precision`` make it an imperfect
+detector of known quality. ``--drop-dispersed SHARE`` drops, label-free, that share of the
 members farthest from their cluster's trimmed mean instead; with ``--drop-first-view`` the
 distance also counts in the first epoch's (pre-trained) features. Their runs record the purity
 before the cleaning and the share of the dropped members that were misplaced.
@@ -157,7 +158,13 @@ def _limit_threads(threads: int) -> None:
 def run_all(args: argparse.Namespace, overrides: list[str]) -> dict[str, list[dict]]:
     """Every (variant, seed) run, ``args.jobs`` at a time; results grouped by variant in seed order."""
     tasks = [(v, s) for v in args.variants for s in args.seeds]
-    drop = DropRule(args.oracle_drop_misplaced, args.drop_dispersed, args.drop_first_view)
+    drop = DropRule(
+        args.oracle_drop_misplaced,
+        args.drop_dispersed,
+        args.drop_first_view,
+        args.oracle_recall,
+        args.oracle_precision,
+    )
     call = [(args.name, args.config, v, s, overrides, args.resume, drop) for v, s in tasks]
     if args.jobs == 1:
         runs = [run_variant(*c) for c in call]
@@ -198,6 +205,16 @@ def parse_args() -> argparse.Namespace:
         help="diagnostic: each epoch's members not of their cluster's majority identity become outliers "
         "(reads the true identities; the most any skip of suspected mistakes can gain, benchmarks/_oracle_labels.py)",
     )
+    for option, what in [
+        ("recall", "the share of the misplaced members it drops"),
+        ("precision", "the share of the dropped members that are misplaced: it adds rightly placed ones"),
+    ]:
+        parser.add_argument(
+            f"--oracle-{option}",
+            type=float,
+            default=1.0,
+            help=f"with --oracle-drop-misplaced: {what} (default 1; fixed members, seed 0)",
+        )
     parser.add_argument(
         "--drop-dispersed",
         type=float,
@@ -219,6 +236,12 @@ def parse_args() -> argparse.Namespace:
         parser.error(
             "--drop-dispersed and --oracle-drop-misplaced choose the dropped members differently: give one"
         )
+    for option in ("recall", "precision"):
+        value = getattr(args, f"oracle_{option}")
+        if not 0 < value <= 1:
+            parser.error(f"--oracle-{option} must be in (0, 1], got {value}")
+        if value < 1 and not args.oracle_drop_misplaced:
+            parser.error(f"--oracle-{option} sets the oracle's quality: give --oracle-drop-misplaced too")
     if args.drop_first_view and not args.drop_dispersed:
         parser.error("--drop-first-view changes how --drop-dispersed ranks: give --drop-dispersed SHARE too")
     return args

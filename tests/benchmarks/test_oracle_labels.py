@@ -46,6 +46,25 @@ def test_the_oracle_drops_the_members_of_another_identity_and_keeps_the_rest():
     assert figures["oracle_dropped_misplaced"] == 1.0
 
 
+def test_an_imperfect_oracle_misses_a_fixed_share_and_adds_right_members_to_its_precision():
+    labels = np.repeat(np.arange(50), 8)  # 50 clusters of 8: 6 of the majority identity, 2 misplaced
+    true_ids = np.where(np.arange(400) % 8 < 6, labels, 1000 + np.arange(400))
+    wrong = (np.arange(400) % 8 >= 6) & (labels >= 0)
+    features = np.zeros((400, 4), dtype=np.float32)
+
+    def dropped(recall: float, precision: float) -> np.ndarray:
+        oracle = MembersDropped(FixedClusterer(labels), misplaced(true_ids, recall, precision), true_ids)
+        return oracle(features)[0] < 0
+
+    half = dropped(0.5, 1.0)
+    assert not half[~wrong].any() and 0.4 < half[wrong].mean() < 0.6
+    np.testing.assert_array_equal(dropped(0.5, 1.0), half)  # the same members every epoch
+    noisy = dropped(0.5, 0.5)
+    np.testing.assert_array_equal(noisy & wrong, half)  # the same misplaced ones, plus as many right ones
+    assert noisy[~wrong].sum() == half.sum()
+    np.testing.assert_array_equal(dropped(1.0, 1.0), wrong)
+
+
 def test_the_label_free_chooser_drops_the_members_far_from_their_cluster():
     rng = np.random.default_rng(0)
     centres = np.repeat(np.eye(2, 8, dtype=np.float32), 10, axis=0)  # two clusters of 10
@@ -92,6 +111,10 @@ def test_its_state_is_the_wrapped_clusterers_and_the_first_view():
         (["--oracle-drop-misplaced"], DropRule(oracle=True)),
         (["--drop-dispersed", "0.2"], DropRule(share=0.2)),
         (["--drop-dispersed", "0.1", "--drop-first-view"], DropRule(share=0.1, first_view=True)),
+        (
+            ["--oracle-drop-misplaced", "--oracle-recall", "0.5", "--oracle-precision", "0.6"],
+            DropRule(oracle=True, recall=0.5, precision=0.6),
+        ),
     ],
 )
 def test_ablation_hands_the_drop_options_to_every_run(monkeypatch, flags, handed):
@@ -125,3 +148,25 @@ def test_the_first_view_needs_a_share_to_drop(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         ablation.parse_args()
     assert "give --drop-dispersed SHARE too" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--oracle-recall", "0.5"],
+            "--oracle-recall sets the oracle's quality: give --oracle-drop-misplaced too",
+        ),
+        (
+            ["--oracle-drop-misplaced", "--oracle-precision", "0"],
+            "--oracle-precision must be in (0, 1], got 0.0",
+        ),
+    ],
+)
+def test_the_oracles_quality_is_checked(monkeypatch, capsys, flags, message):
+    import ablation
+
+    monkeypatch.setattr(sys, "argv", ["ablation.py", "--name", "n", "--config", "c.yaml", *flags])
+    with pytest.raises(SystemExit):
+        ablation.parse_args()
+    assert message in capsys.readouterr().err
