@@ -14,10 +14,10 @@ and every memory update. :class:`DropRule` names the chooser:
   placed members: an imperfect detector of known quality, to learn how good a label-free
   one must be.
 * :func:`most_dispersed` is the label-free rule at the same place: the given share of all
-  members farthest from their cluster's trimmed mean (the best dispersion of §3). With
-  ``first_view`` it also measures each member in the features the first epoch clustered,
-  the pre-trained backbone's, centred per camera: a witness that training has not bent
-  towards the clustering's own mistakes.
+  members farthest from their cluster's trimmed mean (the best dispersion of §3). Its
+  ``view`` says in which features: this epoch's, the ones the first epoch clustered (the
+  pre-trained backbone's, centred per camera: a witness that training has not bent towards
+  the clustering's own mistakes, nor towards the drop's own earlier picks), or both.
 
 The true identities are read by the benchmark, for the oracle and to report what was
 dropped, and reach the library only as the cleaned labels (``benchmarks/ablation.py
@@ -42,12 +42,12 @@ from robustreid.memory.estimators import ClusterSets, trimmed_estimate
 @dataclass(frozen=True)
 class Clustered:
     """What a chooser reads of one epoch: its pseudo-labels and features, the cameras, and the
-    features the first epoch clustered (the pre-trained backbone's)."""
+    features the first epoch clustered (the pre-trained backbone's; kept only for a rule that reads them)."""
 
     labels: np.ndarray
     features: np.ndarray
     cameras: np.ndarray | None
-    first_features: np.ndarray
+    first_features: np.ndarray | None = None
 
 
 #: one epoch -> the members to drop, a boolean mask over all samples
@@ -74,35 +74,40 @@ def misplaced(true_ids: np.ndarray, recall: float = 1.0, precision: float = 1.0)
     return choose
 
 
-def most_dispersed(share: float, first_view: bool = False) -> Chooser:
+#: where :func:`dispersion` measures: this epoch's features, the first epoch's, or both
+VIEWS = ("current", "first", "both")
+
+
+def most_dispersed(share: float, view: str = "current") -> Chooser:
     """The label-free chooser: the ``share`` of clustered members ranked highest by :func:`dispersion`."""
 
     def choose(epoch: Clustered) -> np.ndarray:
         clustered = epoch.labels >= 0
         chosen = np.zeros(len(epoch.labels), dtype=bool)
         if clustered.any():
-            score = dispersion(epoch, first_view)
+            score = dispersion(epoch, view)
             chosen[clustered] = (score > torch.quantile(score, 1 - share)).numpy()
         return chosen
 
     return choose
 
 
-def dispersion(epoch: Clustered, first_view: bool) -> torch.Tensor:
-    """Per clustered member: its distance to its cluster's trimmed mean, standardised over the members.
+def dispersion(epoch: Clustered, view: str = "current") -> torch.Tensor:
+    """Per clustered member: its distance to its cluster's trimmed mean, standardised over the
+    members, in this epoch's features, the first epoch's centred per camera, or the sum of both.
 
-    With ``first_view``, plus the same in the first epoch's features centred per camera: the
-    pre-trained features have not been trained towards the clustering's own mistakes, and
-    without each camera's light and background they rank identity
-    (``benchmarks/saa_real_features.py`` scores it as the row ``first_view``).
+    The pre-trained features have not been trained towards the clustering's own mistakes, nor
+    towards a drop's earlier picks, and without each camera's light and background they rank
+    identity (``benchmarks/saa_real_features.py`` scores them as the rows ``first_view`` and
+    ``first_view_only``).
     """
-    score = _standardised(_trimmed_distance(epoch.features, epoch.labels))
-    if first_view:
+    views = []
+    if view in ("current", "both"):
+        views.append(epoch.features)
+    if view in ("first", "both"):
         first = epoch.first_features
-        if epoch.cameras is not None:
-            first = centre_per_camera(first, epoch.cameras)
-        score = score + _standardised(_trimmed_distance(first, epoch.labels))
-    return score
+        views.append(first if epoch.cameras is None else centre_per_camera(first, epoch.cameras))
+    return sum(_standardised(_trimmed_distance(features, epoch.labels)) for features in views)
 
 
 def _trimmed_distance(features: np.ndarray, labels: np.ndarray) -> torch.Tensor:
@@ -117,11 +122,11 @@ def _standardised(values: torch.Tensor) -> torch.Tensor:
 @dataclass(frozen=True)
 class DropRule:
     """Which members each epoch loses: the misplaced ones (``oracle``, at a ``recall`` and
-    ``precision``), or a ``share`` of the most dispersed (ranked in two views with ``first_view``)."""
+    ``precision``), or a ``share`` of the most dispersed (ranked in the features ``view`` names)."""
 
     oracle: bool = False
     share: float = 0.0
-    first_view: bool = False
+    view: str = "current"
     recall: float = 1.0
     precision: float = 1.0
 
@@ -131,26 +136,33 @@ class DropRule:
     def chooser(self, true_ids: np.ndarray) -> Chooser:
         if self.oracle:
             return misplaced(true_ids, self.recall, self.precision)
-        return most_dispersed(self.share, self.first_view)
+        return most_dispersed(self.share, self.view)
+
+    @property
+    def reads_first_view(self) -> bool:
+        return not self.oracle and self.view != "current"
 
 
 class MembersDropped:
     """The trainer's clusterer (``robustreid.clustering.Clusterer``) with the chosen members made outliers.
 
-    Its state is the wrapped clusterer's and the first epoch's features, so a resumed run
-    continues as any other. Beside the wrapped figures it reports the real clustering's
+    Its state is the wrapped clusterer's and, with ``keep_first_view``, the first epoch's
+    features, so a resumed run continues as any other. Beside the wrapped figures it reports the real clustering's
     purity before the cleaning, how many members it dropped, and which share of them were
     misplaced (the chooser's precision).
     """
 
-    def __init__(self, clusterer: Clusterer, choose: Chooser, true_ids: np.ndarray) -> None:
+    def __init__(
+        self, clusterer: Clusterer, choose: Chooser, true_ids: np.ndarray, keep_first_view: bool = False
+    ) -> None:
         self.clusterer, self.choose, self.true_ids = clusterer, choose, np.asarray(true_ids)
+        self.keep_first_view = keep_first_view
         self.first_features: np.ndarray | None = None
 
     def __call__(
         self, features: np.ndarray, cameras: np.ndarray | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        if self.first_features is None:
+        if self.keep_first_view and self.first_features is None:
             self.first_features = features.copy()
         labels, figures = self.clusterer(features, cameras)
         dropped = self.choose(Clustered(labels, features, cameras, self.first_features)) & (labels >= 0)

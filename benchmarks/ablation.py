@@ -25,8 +25,8 @@ loses the members that are not of their cluster's majority identity (read from t
 data set's labels, benchmarks/_oracle_labels.py), which bounds what any memory that skips
 suspected mistakes can gain; ``--oracle-recall`` and ``--oracle-precision`` make it an imperfect
 detector of known quality. ``--drop-dispersed SHARE`` drops, label-free, that share of the
-members farthest from their cluster's trimmed mean instead; with ``--drop-first-view`` the
-distance also counts in the first epoch's (pre-trained) features. Their runs record the purity
+members farthest from their cluster's trimmed mean instead; ``--drop-view`` measures that
+distance in the first epoch's (pre-trained) features, or in both. Their runs record the purity
 before the cleaning and the share of the dropped members that were misplaced.
 
     python benchmarks/ablation.py --name ablation_synthetic --config configs/synthetic.yaml \
@@ -53,7 +53,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mean_and_spread, training_parser, write_result  # noqa: E402
-from _oracle_labels import DropRule, MembersDropped  # noqa: E402
+from _oracle_labels import VIEWS, DropRule, MembersDropped  # noqa: E402
 from robustreid.clustering import Clusterer  # noqa: E402
 from robustreid.config import TrainConfig, load_config  # noqa: E402
 from robustreid.config.variants import NAMED_VARIANTS, VARIANTS  # noqa: E402
@@ -92,7 +92,9 @@ def run_variant(
         return last_epoch_figures(train_unless_finished(cfg, resume), seed)
     true_ids = build_dataset(cfg.data).train_pids_for_diagnostics()  # read here, by the bench only
     run_dir = train_unless_finished(
-        cfg, resume, MembersDropped(build_clusterer(cfg.cluster), drop.chooser(true_ids), true_ids)
+        cfg,
+        resume,
+        MembersDropped(build_clusterer(cfg.cluster), drop.chooser(true_ids), true_ids, drop.reads_first_view),
     )
     records = run_dir.read_metrics()
     return last_epoch_figures(run_dir, seed) | {
@@ -161,7 +163,7 @@ def run_all(args: argparse.Namespace, overrides: list[str]) -> dict[str, list[di
     drop = DropRule(
         args.oracle_drop_misplaced,
         args.drop_dispersed,
-        args.drop_first_view,
+        args.drop_view,
         args.oracle_recall,
         args.oracle_precision,
     )
@@ -224,10 +226,11 @@ def parse_args() -> argparse.Namespace:
         "become outliers: the label-free counterpart of --oracle-drop-misplaced (default 0: none)",
     )
     parser.add_argument(
-        "--drop-first-view",
-        action="store_true",
-        help="with --drop-dispersed: add each member's distance in the first epoch's (pre-trained, "
-        "camera-centred) features, each view's distances standardised",
+        "--drop-view",
+        choices=VIEWS,
+        default="current",
+        help="with --drop-dispersed: rank by the distances in this epoch's features, in the first epoch's "
+        "(pre-trained, centred per camera), or by the sum of both, each standardised (default current)",
     )
     args = parser.parse_args()
     if not 0 <= args.drop_dispersed < 1:
@@ -242,8 +245,8 @@ def parse_args() -> argparse.Namespace:
             parser.error(f"--oracle-{option} must be in (0, 1], got {value}")
         if value < 1 and not args.oracle_drop_misplaced:
             parser.error(f"--oracle-{option} sets the oracle's quality: give --oracle-drop-misplaced too")
-    if args.drop_first_view and not args.drop_dispersed:
-        parser.error("--drop-first-view changes how --drop-dispersed ranks: give --drop-dispersed SHARE too")
+    if args.drop_view != "current" and not args.drop_dispersed:
+        parser.error("--drop-view changes how --drop-dispersed ranks: give --drop-dispersed SHARE too")
     return args
 
 

@@ -3,9 +3,10 @@
 Reads the training features that one Market-1501 CPU protocol run clustered
 (``benchmarks/_feature_dumps.py``: epoch 0 = ImageNet, a middle and the last epoch)
 with the protocol's own pseudo-labels. The true identities are read to score only.
-``first_view`` is the label-free drop's ranking of ``ablation.py --drop-first-view``: the
+``first_view`` is the label-free drop's ranking of ``ablation.py --drop-view both``: the
 trimmed distance in the dump's features plus the same in the run's epoch-0 (pre-trained)
-features centred per camera, each standardised (the trimmed mean's prototypes).
+features centred per camera, each standardised (the trimmed mean's prototypes);
+``first_view_only`` is ``--drop-view first``, the epoch-0 distance alone.
 
 * ``mistakes``: what kind of mistakes the clustering makes. An impure cluster is a
   *merge* when two or more identities hold at least 25 % of it each, else it has
@@ -224,11 +225,13 @@ def score_saa(scored: Scored, objective: str, seed: int, steps: int) -> dict[str
     return scored.score(prototypes, dispersion)
 
 
-def score_first_view(scored: Scored, dump: FeatureDump, first_features: np.ndarray) -> dict[str, float]:
-    """The two-view ranking of the label-free drop, with the trimmed mean's prototypes."""
+def score_first_view(
+    scored: Scored, dump: FeatureDump, first_features: np.ndarray, view: str
+) -> dict[str, float]:
+    """A ranking of the label-free drop that reads the first view, with the trimmed mean's prototypes."""
     prototypes, _ = trimmed_estimate(scored.sets)
     epoch = Clustered(dump.labels, dump.features, dump.camids, first_features)
-    return scored.score(prototypes, dispersion(epoch, first_view=True))
+    return scored.score(prototypes, dispersion(epoch, view))
 
 
 def main() -> None:
@@ -249,8 +252,10 @@ def main() -> None:
             print(name, estimator, rows[estimator], flush=True)
         first = dump_dir(args.run) / "epoch_00.npz"
         if first.exists():
-            rows["first_view"] = score_first_view(scored, dump, FeatureDump.load(first).features)
-            print(name, "first_view", rows["first_view"], flush=True)
+            first_features = FeatureDump.load(first).features
+            for row, view in [("first_view", "both"), ("first_view_only", "first")]:
+                rows[row] = score_first_view(scored, dump, first_features, view)
+                print(name, row, rows[row], flush=True)
         rows["oracle_majority"] = scored.oracle()
         saved = SavedScores(path.with_suffix(".scores.json"))
         for objective in args.objectives:

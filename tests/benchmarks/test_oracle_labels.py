@@ -88,21 +88,29 @@ def test_the_first_view_finds_a_stray_the_trained_features_hide():
     trained = centres + 0.05 * rng.normal(size=centres.shape).astype(np.float32)
     trained[[6, 17]] += 0.25 * rng.normal(size=(2, 8)).astype(np.float32)  # right, but noisy once trained
     trained[[3, 14]] += 0.3 * np.eye(2, 8, k=5, dtype=np.float32)  # the strays, pulled in by training
-    for first_view, dropped in [(False, [6, 17]), (True, [3, 14])]:
-        dropping = MembersDropped(FixedClusterer(labels), most_dispersed(0.1, first_view), true_ids)
+    for view, dropped in [("current", [6, 17]), ("both", [3, 14]), ("first", [3, 14])]:
+        dropping = MembersDropped(
+            FixedClusterer(labels), most_dispersed(0.1, view), true_ids, view != "current"
+        )
         dropping(first)  # the first epoch: the view it keeps
         cleaned, _ = dropping(trained)
         assert np.flatnonzero(cleaned < 0).tolist() == dropped
 
 
-def test_its_state_is_the_wrapped_clusterers_and_the_first_view():
-    oracle = MembersDropped(FixedClusterer(LABELS), misplaced(TRUE_IDS), TRUE_IDS)
+@pytest.mark.parametrize(
+    ("rule", "keeps"),
+    [(DropRule(oracle=True), False), (DropRule(share=0.1), False), (DropRule(share=0.1, view="first"), True)],
+)
+def test_its_state_is_the_wrapped_clusterers_and_the_first_view_if_its_rule_reads_it(rule, keeps):
     first = np.arange(40, dtype=np.float32).reshape(10, 4)
-    oracle(first)
-    restored = MembersDropped(FixedClusterer(LABELS), misplaced(TRUE_IDS), TRUE_IDS)
-    restored.load_state_dict(oracle.state_dict())
+    dropping = MembersDropped(FixedClusterer(LABELS), rule.chooser(TRUE_IDS), TRUE_IDS, rule.reads_first_view)
+    dropping(first)
+    restored = MembersDropped(FixedClusterer(LABELS), rule.chooser(TRUE_IDS), TRUE_IDS, rule.reads_first_view)
+    restored.load_state_dict(dropping.state_dict())
     assert restored.clusterer.calls == 1
-    np.testing.assert_array_equal(restored.first_features, first)
+    assert (restored.first_features is not None) == keeps
+    if keeps:
+        np.testing.assert_array_equal(restored.first_features, first)
 
 
 @pytest.mark.parametrize(
@@ -110,7 +118,8 @@ def test_its_state_is_the_wrapped_clusterers_and_the_first_view():
     [
         (["--oracle-drop-misplaced"], DropRule(oracle=True)),
         (["--drop-dispersed", "0.2"], DropRule(share=0.2)),
-        (["--drop-dispersed", "0.1", "--drop-first-view"], DropRule(share=0.1, first_view=True)),
+        (["--drop-dispersed", "0.1", "--drop-view", "both"], DropRule(share=0.1, view="both")),
+        (["--drop-dispersed", "0.3", "--drop-view", "first"], DropRule(share=0.3, view="first")),
         (
             ["--oracle-drop-misplaced", "--oracle-recall", "0.5", "--oracle-precision", "0.6"],
             DropRule(oracle=True, recall=0.5, precision=0.6),
@@ -143,7 +152,7 @@ def test_ablation_hands_the_drop_options_to_every_run(monkeypatch, flags, handed
 def test_the_first_view_needs_a_share_to_drop(monkeypatch, capsys):
     import ablation
 
-    argv = ["ablation.py", "--name", "n", "--config", "c.yaml", "--drop-first-view"]
+    argv = ["ablation.py", "--name", "n", "--config", "c.yaml", "--drop-view", "first"]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit):
         ablation.parse_args()
