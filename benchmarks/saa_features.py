@@ -49,7 +49,7 @@ from sklearn.metrics import adjusted_rand_score, roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result
 from robustreid.clustering import cluster_pseudo_labels
-from robustreid.memory.diagnostics import identity_centres, majority_identity, misplaced_members
+from robustreid.memory.diagnostics import identity_centres, majority_identity
 from robustreid.memory.saa import SelfAttentionAggregator, aggregate_clusters, train_saa
 from robustreid.memory.settings import SAAConfig
 from robustreid.memory.strategies import mean_prototypes
@@ -138,7 +138,7 @@ class Clustered:
         member = labels >= 0
         member_labels = labels[member]
         majority = majority_identity(labels, identities, labels.max() + 1)
-        misplaced = misplaced_members(labels, identities)[member]
+        misplaced = identities[member] != majority[member_labels]
         all_features = torch.from_numpy(features)
         ids, centres = identity_centres(all_features, identities)
         impure = np.bincount(member_labels, weights=misplaced, minlength=len(majority)) > 0

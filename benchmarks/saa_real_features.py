@@ -57,7 +57,7 @@ from _feature_dumps import REGENERATE, FeatureDump, add_dump_arguments, dump_dir
 from _oracle_labels import Clustered, dispersion  # noqa: E402
 from robustreid.clustering.camera_bias import centre_per_camera  # noqa: E402
 from robustreid.config.variants import NOISE_QUANTILE  # noqa: E402
-from robustreid.memory.diagnostics import identity_centres, majority_identity, misplaced_members  # noqa: E402
+from robustreid.memory.diagnostics import identity_centres, majority_identity  # noqa: E402
 from robustreid.memory.estimators import (  # noqa: E402
     TRIM_KEEP,
     ClusterSets,
@@ -94,7 +94,7 @@ class Scored:
         labels = dump.labels[member]
         num_clusters = int(labels.max()) + 1
         majority = majority_identity(dump.labels, dump.pids, num_clusters)
-        misplaced = misplaced_members(dump.labels, dump.pids)[member]
+        misplaced = dump.pids[member] != majority[labels]
         ids, centres = identity_centres(torch.from_numpy(dump.features), dump.pids)
         sets = ClusterSets.build(
             torch.from_numpy(dump.features), torch.from_numpy(dump.labels), torch.from_numpy(dump.camids)

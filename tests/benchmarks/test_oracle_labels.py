@@ -49,7 +49,7 @@ def test_the_oracle_drops_the_members_of_another_identity_and_keeps_the_rest():
 def test_an_imperfect_oracle_misses_a_fixed_share_and_adds_right_members_to_its_precision():
     labels = np.repeat(np.arange(50), 8)  # 50 clusters of 8: 6 of the majority identity, 2 misplaced
     true_ids = np.where(np.arange(400) % 8 < 6, labels, 1000 + np.arange(400))
-    wrong = (np.arange(400) % 8 >= 6) & (labels >= 0)
+    wrong = np.arange(400) % 8 >= 6
     features = np.zeros((400, 4), dtype=np.float32)
 
     def dropped(recall: float, precision: float) -> np.ndarray:
