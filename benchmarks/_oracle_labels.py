@@ -54,24 +54,53 @@ class Clustered:
 Chooser = Callable[[Clustered], np.ndarray]
 
 
-def misplaced(true_ids: np.ndarray, recall: float = 1.0, precision: float = 1.0) -> Chooser:
+def misplaced(
+    true_ids: np.ndarray,
+    recall: float = 1.0,
+    precision: float = 1.0,
+    ranked: tuple[str, ...] = (),
+    view: str = "current",
+) -> Chooser:
     """The oracle chooser (reads the true identities): the misplaced members, or a ``recall`` share of
     them with rightly placed members added until ``precision`` of the dropped are misplaced.
 
     Which members it misses and which right ones it adds are fixed for the run (one uniform draw
-    per sample, seed 0), as a detector's blind spots are, and the same on a resumed run.
+    per sample, seed 0), as a detector's blind spots are, and the same on a resumed run. With
+    ``"misplaced"`` or ``"right"`` in ``ranked`` it picks those members as the label-free drop
+    would instead, the most dispersed first (:func:`dispersion` in ``view``): at one quality, what
+    a distance ranking's choice of members costs.
     """
     draw = np.random.default_rng(0).random(len(true_ids))
 
     def choose(epoch: Clustered) -> np.ndarray:
         wrong = misplaced_members(epoch.labels, true_ids)
-        found = wrong & (draw < recall)
-        right = np.flatnonzero((epoch.labels >= 0) & ~wrong)
+        if not (epoch.labels >= 0).any():
+            return wrong
+        spread = _per_sample(dispersion(epoch, view), epoch.labels) if ranked else None
+        if "misplaced" in ranked:
+            found = _most(wrong, spread, round(recall * wrong.sum()))
+        else:
+            found = wrong & (draw < recall)
         extra = round(found.sum() * (1 - precision) / precision)
-        found[right[np.argsort(draw[right], kind="stable")[:extra]]] = True
-        return found
+        right = (epoch.labels >= 0) & ~wrong
+        return found | _most(right, spread if "right" in ranked else -draw, extra)
 
     return choose
+
+
+def _per_sample(score: torch.Tensor, labels: np.ndarray) -> np.ndarray:
+    """A score over the clustered members, spread over all samples (-inf for the outliers)."""
+    full = np.full(len(labels), -np.inf)
+    full[labels >= 0] = score.numpy()
+    return full
+
+
+def _most(among: np.ndarray, priority: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` samples of the mask ``among`` with the highest ``priority`` (ties: the first)."""
+    index = np.flatnonzero(among)
+    chosen = np.zeros(len(among), dtype=bool)
+    chosen[index[np.argsort(-priority[index], kind="stable")[:count]]] = True
+    return chosen
 
 
 #: where :func:`dispersion` measures: this epoch's features, the first epoch's, or both
@@ -122,25 +151,27 @@ def _standardised(values: torch.Tensor) -> torch.Tensor:
 @dataclass(frozen=True)
 class DropRule:
     """Which members each epoch loses: the misplaced ones (``oracle``, at a ``recall`` and
-    ``precision``), or a ``share`` of the most dispersed (ranked in the features ``view`` names)."""
+    ``precision``, picking the ``ranked`` kinds of member by dispersion), or a ``share`` of the most
+    dispersed; either ranks in the features ``view`` names."""
 
     oracle: bool = False
     share: float = 0.0
     view: str = "current"
     recall: float = 1.0
     precision: float = 1.0
+    ranked: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return self.oracle or self.share > 0
 
     def chooser(self, true_ids: np.ndarray) -> Chooser:
         if self.oracle:
-            return misplaced(true_ids, self.recall, self.precision)
+            return misplaced(true_ids, self.recall, self.precision, self.ranked, self.view)
         return most_dispersed(self.share, self.view)
 
     @property
     def reads_first_view(self) -> bool:
-        return not self.oracle and self.view != "current"
+        return self.view != "current"
 
 
 class MembersDropped:

@@ -24,9 +24,10 @@ ablation can be stopped and restarted without losing work.
 loses the members that are not of their cluster's majority identity (read from the
 data set's labels, benchmarks/_oracle_labels.py), which bounds what any memory that skips
 suspected mistakes can gain; ``--oracle-recall`` and ``--oracle-precision`` make it an imperfect
-detector of known quality. ``--drop-dispersed SHARE`` drops, label-free, that share of the
-members farthest from their cluster's trimmed mean instead; ``--drop-view`` measures that
-distance in the first epoch's (pre-trained) features, or in both. Their runs record the purity
+detector of known quality, and ``--oracle-ranked`` makes it pick as a distance ranking would.
+``--drop-dispersed SHARE`` drops, label-free, that share of the members farthest from their
+cluster's trimmed mean instead; ``--drop-view`` measures that distance in the first epoch's
+(pre-trained) features, or in both. Their runs record the purity
 before the cleaning and the share of the dropped members that were misplaced.
 
     python benchmarks/ablation.py --name ablation_synthetic --config configs/synthetic.yaml \
@@ -166,6 +167,7 @@ def run_all(args: argparse.Namespace, overrides: list[str]) -> dict[str, list[di
         args.drop_view,
         args.oracle_recall,
         args.oracle_precision,
+        tuple(args.oracle_ranked),
     )
     call = [(args.name, args.config, v, s, overrides, args.resume, drop) for v, s in tasks]
     if args.jobs == 1:
@@ -218,6 +220,14 @@ def parse_args() -> argparse.Namespace:
             help=f"with --oracle-drop-misplaced: {what} (default 1; fixed members, seed 0)",
         )
     parser.add_argument(
+        "--oracle-ranked",
+        nargs="+",
+        default=[],
+        choices=["misplaced", "right"],
+        help="with --oracle-drop-misplaced: pick these members as the label-free drop ranks them, the most "
+        "dispersed in --drop-view first, instead of at random",
+    )
+    parser.add_argument(
         "--drop-dispersed",
         type=float,
         default=0.0,
@@ -229,7 +239,7 @@ def parse_args() -> argparse.Namespace:
         "--drop-view",
         choices=VIEWS,
         default="current",
-        help="with --drop-dispersed: rank by the distances in this epoch's features, in the first epoch's "
+        help="with --drop-dispersed or --oracle-ranked: rank by the distances in this epoch's features, in the first epoch's "
         "(pre-trained, centred per camera), or by the sum of both, each standardised (default current)",
     )
     args = parser.parse_args()
@@ -245,8 +255,10 @@ def parse_args() -> argparse.Namespace:
             parser.error(f"--oracle-{option} must be in (0, 1], got {value}")
         if value < 1 and not args.oracle_drop_misplaced:
             parser.error(f"--oracle-{option} sets the oracle's quality: give --oracle-drop-misplaced too")
-    if args.drop_view != "current" and not args.drop_dispersed:
-        parser.error("--drop-view changes how --drop-dispersed ranks: give --drop-dispersed SHARE too")
+    if args.oracle_ranked and not args.oracle_drop_misplaced:
+        parser.error("--oracle-ranked changes how the oracle picks: give --oracle-drop-misplaced too")
+    if args.drop_view != "current" and not (args.drop_dispersed or args.oracle_ranked):
+        parser.error("--drop-view changes a ranking: give --drop-dispersed SHARE or --oracle-ranked too")
     return args
 
 

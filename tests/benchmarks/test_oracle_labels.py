@@ -65,6 +65,29 @@ def test_an_imperfect_oracle_misses_a_fixed_share_and_adds_right_members_to_its_
     np.testing.assert_array_equal(dropped(1.0, 1.0), wrong)
 
 
+def test_a_ranked_oracle_picks_the_most_dispersed_of_the_kinds_it_ranks():
+    rng = np.random.default_rng(0)
+    features = np.eye(1, 8, dtype=np.float32).repeat(20, axis=0) + 0.02 * rng.normal(size=(20, 8)).astype(
+        np.float32
+    )
+    features[[1, 12]] += 0.8 * np.eye(2, 8, k=3, dtype=np.float32)  # a far right member, a far misplaced one
+    labels = np.zeros(20, dtype=int)
+    true_ids = np.where(np.arange(20) < 12, 0, 1)  # 12-19 misplaced: 12 far, the rest near
+    noisy_half = {"recall": 0.25, "precision": 0.5}  # 2 of the 8 misplaced, and 2 right members
+
+    def dropped(ranked: tuple[str, ...]) -> list[int]:
+        oracle = MembersDropped(
+            FixedClusterer(labels), misplaced(true_ids, **noisy_half, ranked=ranked), true_ids
+        )
+        return np.flatnonzero(oracle(features)[0] < 0).tolist()
+
+    both = dropped(("misplaced", "right"))
+    assert len(both) == 4 and {1, 12} <= set(both)  # the farthest of each kind first
+    assert 12 in dropped(("misplaced",)) and 1 not in dropped(("misplaced",))  # right ones at random: 2 of 12
+    random = dropped(())
+    assert len(random) == 2 * len(set(random) & set(range(12, 20)))  # still at the precision asked
+
+
 def test_the_label_free_chooser_drops_the_members_far_from_their_cluster():
     rng = np.random.default_rng(0)
     centres = np.repeat(np.eye(2, 8, dtype=np.float32), 10, axis=0)  # two clusters of 10
@@ -121,6 +144,10 @@ def test_its_state_is_the_wrapped_clusterers_and_the_first_view_if_its_rule_read
         (["--drop-dispersed", "0.1", "--drop-view", "both"], DropRule(share=0.1, view="both")),
         (["--drop-dispersed", "0.3", "--drop-view", "first"], DropRule(share=0.3, view="first")),
         (
+            ["--oracle-drop-misplaced", "--oracle-ranked", "right", "--drop-view", "both"],
+            DropRule(oracle=True, view="both", ranked=("right",)),
+        ),
+        (
             ["--oracle-drop-misplaced", "--oracle-recall", "0.5", "--oracle-precision", "0.6"],
             DropRule(oracle=True, recall=0.5, precision=0.6),
         ),
@@ -156,7 +183,7 @@ def test_the_first_view_needs_a_share_to_drop(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit):
         ablation.parse_args()
-    assert "give --drop-dispersed SHARE too" in capsys.readouterr().err
+    assert "give --drop-dispersed SHARE or --oracle-ranked too" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -169,6 +196,10 @@ def test_the_first_view_needs_a_share_to_drop(monkeypatch, capsys):
         (
             ["--oracle-drop-misplaced", "--oracle-precision", "0"],
             "--oracle-precision must be in (0, 1], got 0.0",
+        ),
+        (
+            ["--oracle-ranked", "misplaced"],
+            "--oracle-ranked changes how the oracle picks: give --oracle-drop-misplaced too",
         ),
     ],
 )
