@@ -12,7 +12,8 @@ and every memory update. :class:`DropRule` names the chooser:
   plain clustering is the headroom such rules compete for. With a ``recall`` below 1 it
   misses a fixed part of them, and with a ``precision`` below 1 it also drops rightly
   placed members: an imperfect detector of known quality, to learn how good a label-free
-  one must be.
+  one must be. With ``ranked`` it picks the misplaced or the right members as a distance
+  ranking would, to learn which of its choices cost accuracy.
 * :func:`most_dispersed` is the label-free rule at the same place: the given share of all
   members farthest from their cluster's trimmed mean (the best dispersion of §3). Its
   ``view`` says in which features: this epoch's, the ones the first epoch clustered (the
