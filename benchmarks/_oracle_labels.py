@@ -74,25 +74,25 @@ def misplaced(
     draw = np.random.default_rng(0).random(len(true_ids))
 
     def choose(epoch: Clustered) -> np.ndarray:
+        clustered = epoch.labels >= 0
         wrong = misplaced_members(epoch.labels, true_ids)
-        if not (epoch.labels >= 0).any():
+        if not clustered.any():
             return wrong
-        spread = _per_sample(dispersion(epoch, view), epoch.labels) if ranked else None
+        spread = _per_sample(dispersion(epoch, view), clustered) if ranked else None
         if "misplaced" in ranked:
             found = _most(wrong, spread, round(recall * wrong.sum()))
         else:
             found = wrong & (draw < recall)
         extra = round(found.sum() * (1 - precision) / precision)
-        right = (epoch.labels >= 0) & ~wrong
-        return found | _most(right, spread if "right" in ranked else -draw, extra)
+        return found | _most(clustered & ~wrong, spread if "right" in ranked else -draw, extra)
 
     return choose
 
 
-def _per_sample(score: torch.Tensor, labels: np.ndarray) -> np.ndarray:
+def _per_sample(score: torch.Tensor, clustered: np.ndarray) -> np.ndarray:
     """A score over the clustered members, spread over all samples (-inf for the outliers)."""
-    full = np.full(len(labels), -np.inf)
-    full[labels >= 0] = score.numpy()
+    full = np.full(len(clustered), -np.inf)
+    full[clustered] = score.numpy()
     return full
 
 
@@ -179,9 +179,9 @@ class MembersDropped:
     """The trainer's clusterer (``robustreid.clustering.Clusterer``) with the chosen members made outliers.
 
     Its state is the wrapped clusterer's and, with ``keep_first_view``, the first epoch's
-    features, so a resumed run continues as any other. Beside the wrapped figures it reports the real clustering's
-    purity before the cleaning, how many members it dropped, and which share of them were
-    misplaced (the chooser's precision).
+    features, so a resumed run continues as any other. Beside the wrapped figures it reports
+    the real clustering's purity before the cleaning, how many members it dropped, and which
+    share of them were misplaced (the chooser's precision).
     """
 
     def __init__(

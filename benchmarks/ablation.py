@@ -27,8 +27,8 @@ suspected mistakes can gain; ``--oracle-recall`` and ``--oracle-precision`` make
 detector of known quality, and ``--oracle-ranked`` makes it pick as a distance ranking would.
 ``--drop-dispersed SHARE`` drops, label-free, that share of the members farthest from their
 cluster's trimmed mean instead; ``--drop-view`` measures that distance in the first epoch's
-(pre-trained) features, or in both. Their runs record the purity
-before the cleaning and the share of the dropped members that were misplaced.
+(pre-trained) features, or in both. Their runs record the purity before the cleaning and the
+share of the dropped members that were misplaced.
 
     python benchmarks/ablation.py --name ablation_synthetic --config configs/synthetic.yaml \
         --set eval.before_training=false --seeds 1 2 3
