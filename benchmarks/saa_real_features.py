@@ -7,13 +7,19 @@ with the protocol's own pseudo-labels. The true identities are read to score onl
 trimmed distance in the dump's features plus the same in the run's epoch-0 (pre-trained)
 features centred per camera, each standardised (the trimmed mean's prototypes);
 ``first_view_only`` is ``--drop-view first``, the epoch-0 distance alone.
+Two rows read a second clustering instead of a distance: ``consensus``, the share of a
+member's cluster that was clustered with it in the previous dump (a mistake is a newcomer
+among strangers), and ``reliability``, the share that stays clustered with it at an eps
+``TIGHTER`` below the config's (SpCL's compactness: a mistake hangs on by a loose link).
 
 * ``mistakes``: what kind of mistakes the clustering makes. An impure cluster is a
   *merge* when two or more identities hold at least 25 % of it each, else it has
   *intruders*; and how the clusters split by camera.
 * ``auc_within`` / ``auc_all``: ROC AUC of each dispersion score for the members
   whose identity is not their cluster's majority; within each impure cluster
-  (averaged: the ranking HPS sees) and over all members.
+  (averaged: the ranking HPS sees) and over all members. ``auc_far``: the same among the
+  ``FAR_SHARE`` of members farthest from their cluster's trimmed mean, the ones a distance
+  drop picks: whether a score tells the far mistakes from the far rightly placed members.
 * ``error_pure`` / ``error_impure``: mean cosine distance from each cluster's
   prototype to its majority identity's centre (all its samples in the dump).
 * ``skipped_misplaced`` / ``skipped_right``: the share of misplaced and of rightly placed
@@ -29,7 +35,8 @@ with its objective, per seed). ``camera_centred`` is a candidate of this bench o
 the trimmed estimate ranked with each camera's mean removed. A design is scored here
 in minutes, before any end-to-end run.
 
-    python benchmarks/saa_real_features.py [--run market1501_cpu_v5_seed2] [--saa-steps 200] [--seeds 0 1]
+    python benchmarks/saa_real_features.py [--run market1501_cpu_v5_seed2] [--saa-steps 200] [--seeds 0 1] \
+        [--config configs/market1501_cpu_v5.yaml]
 
 Writes benchmarks/results/saa_real_features.json (``summary`` per dump) and a row in docs/results.md.
 """
@@ -56,12 +63,16 @@ from _common import write_result  # noqa: E402
 from _feature_dumps import REGENERATE, FeatureDump, add_dump_arguments, dump_dir, dump_epochs  # noqa: E402
 from _oracle_labels import Clustered, dispersion  # noqa: E402
 from robustreid.clustering.camera_bias import centre_per_camera  # noqa: E402
+from robustreid.clustering.pseudo_labels import graph_labels, jaccard_distance  # noqa: E402
+from robustreid.clustering.settings import ClusterConfig  # noqa: E402
+from robustreid.config.schema import load_config  # noqa: E402
 from robustreid.config.variants import NOISE_QUANTILE  # noqa: E402
 from robustreid.memory.diagnostics import identity_centres, majority_identity  # noqa: E402
 from robustreid.memory.estimators import (  # noqa: E402
     TRIM_KEEP,
     ClusterSets,
     Estimate,
+    mean_estimate,
     mode_estimate,
     trimmed_estimate,
     within_cluster_rank,
@@ -74,6 +85,8 @@ SAA_OBJECTIVES = ("split_half", "planted", "merge")
 FALLBACK_PROTOTYPES, FALLBACK_DISPERSION = "mean", "trimmed"  # what the variant trimmed_hps reads
 MODE_TEMPERATURES = (0.03, 0.05, 0.2)
 TRIM_KEEPS = (0.6, 0.9)
+FAR_SHARE = 0.3  # the far members: about what the label-free drops of ablation.py pick from
+TIGHTER = 0.05  # the reliability row's eps below the config's; SpCL checks at 0.02, which parts fewer members
 
 
 @dataclass
@@ -87,6 +100,7 @@ class Scored:
     member_ids: np.ndarray
     member_cams: np.ndarray
     camera_share: np.ndarray  # (members,) the share of its cluster that a member's camera holds
+    far: np.ndarray  # (members,) among the FAR_SHARE farthest from their trimmed mean
 
     @classmethod
     def from_dump(cls, dump: FeatureDump) -> Scored:
@@ -100,6 +114,7 @@ class Scored:
             torch.from_numpy(dump.features), torch.from_numpy(dump.labels), torch.from_numpy(dump.camids)
         )
         impure = np.bincount(labels, weights=misplaced, minlength=num_clusters) > 0
+        distance = trimmed_estimate(sets)[1].numpy()
         return cls(
             sets,
             misplaced,
@@ -108,6 +123,7 @@ class Scored:
             dump.pids[member],
             dump.camids[member],
             camera_share(labels, dump.camids[member]),
+            distance >= np.quantile(distance, 1 - FAR_SHARE),
         )
 
     def score(self, prototypes: torch.Tensor, dispersion: torch.Tensor) -> dict[str, float]:
@@ -121,6 +137,7 @@ class Scored:
         return {
             "auc_within": round(float(np.mean(within)), 4),
             "auc_all": round(float(roc_auc_score(self.misplaced, dispersion)), 4),
+            "auc_far": round(float(roc_auc_score(self.misplaced[self.far], dispersion[self.far])), 4),
             "error_pure": round(float(error[~self.impure].mean()), 4),
             "error_impure": round(float(error[self.impure].mean()), 4),
             **self.skipped(dispersion),
@@ -234,11 +251,38 @@ def score_first_view(
     return scored.score(prototypes, dispersion(epoch, view))
 
 
+def co_membership(labels: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Per clustered member, the share of its cluster that ``other`` (a second clustering of the
+    same samples) also puts in the member's cluster; 0 where ``other`` calls the member an outlier."""
+    member = labels >= 0
+    labels, other = labels[member], other[member]
+    _, pair, counts = np.unique(np.stack([labels, other]), axis=1, return_inverse=True, return_counts=True)
+    return np.where(other >= 0, counts[pair.ravel()] / np.bincount(labels)[labels], 0.0)
+
+
+def score_second_clustering(scored: Scored, dump: FeatureDump, other: np.ndarray) -> dict[str, float]:
+    """Low co-membership with a second clustering as the dispersion, with the mean's prototypes."""
+    together = torch.from_numpy(co_membership(dump.labels, other))
+    return scored.score(mean_estimate(scored.sets)[0], 1 - together)
+
+
+def tighter_labels(dump: FeatureDump, cluster: ClusterConfig) -> np.ndarray:
+    """The dump's features clustered camera-blind at ``TIGHTER`` below the config's eps."""
+    distances = jaccard_distance(dump.features, cluster.k1, cluster.k2, cluster.method)
+    return graph_labels(distances, float(cluster.eps) - TIGHTER, cluster.min_samples, cluster.method)
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     dumps, summary = {}, {}
+    cluster = load_config(args.config).cluster
+    if cluster.any_auto:
+        raise SystemExit(
+            f"--config {args.config}: the reliability row needs fixed cluster settings, not auto"
+        )
+    previous = None
     for name, epoch in dump_epochs(args.dumps).items():
         path = dump_dir(args.run) / f"epoch_{epoch:02d}.npz"
         if not path.exists():
@@ -256,6 +300,13 @@ def main() -> None:
             for row, view in [("first_view", "both"), ("first_view_only", "first")]:
                 rows[row] = score_first_view(scored, dump, first_features, view)
                 print(name, row, rows[row], flush=True)
+        others = {"reliability": tighter_labels(dump, cluster)}
+        if previous is not None:
+            others["consensus"] = previous.labels
+        for row, other in others.items():
+            rows[row] = score_second_clustering(scored, dump, other)
+            print(name, row, rows[row], flush=True)
+        previous = dump
         rows["oracle_majority"] = scored.oracle()
         saved = SavedScores(path.with_suffix(".scores.json"))
         for objective in args.objectives:
@@ -339,6 +390,11 @@ def summarise(rows: dict[str, dict[str, float]]) -> dict[str, object]:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_dump_arguments(parser, "saa_real_features")
+    parser.add_argument(
+        "--config",
+        default="configs/market1501_cpu_v5.yaml",
+        help="the run's config, whose clustering the reliability row tightens",
+    )
     parser.add_argument("--saa-steps", type=int, default=200)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--objectives", nargs="*", default=list(SAA_OBJECTIVES))

@@ -13,7 +13,7 @@ from robustreid.config.variants import NOISE_QUANTILE
 from robustreid.memory.estimators import ClusterSets, trimmed_estimate
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-from saa_real_features import Scored, camera_centred_estimate, camera_share  # noqa: E402
+from saa_real_features import Scored, camera_centred_estimate, camera_share, co_membership  # noqa: E402
 
 
 def camera_bound_cluster():
@@ -54,7 +54,7 @@ def test_camera_share_is_each_members_camera_share_of_its_cluster():
 def test_skipped_counts_what_hps_avoids_and_gives_up_above_the_noise_quantile():
     misplaced = np.array([False, False, False, True, False, True])
     shares = np.array([0.5, 0.5, 0.25, 0.5, 0.75, 0.5])
-    scored = Scored(None, misplaced, None, None, None, None, shares)  # only what skipped() reads
+    scored = Scored(None, misplaced, None, None, None, None, shares, None)  # only what skipped() reads
     figures = scored.skipped(np.array([0.1, 0.2, 0.9, 0.8, 0.3, 0.7]))  # median 0.5: skips 0.9, 0.8, 0.7
     assert NOISE_QUANTILE == 0.5
     assert figures == {
@@ -63,3 +63,22 @@ def test_skipped_counts_what_hps_avoids_and_gives_up_above_the_noise_quantile():
         "camera_share_skipped_right": 0.25,
         "camera_share_kept_right": round((0.5 + 0.5 + 0.75) / 3, 4),
     }
+
+
+def test_co_membership_is_the_share_of_a_members_cluster_that_the_other_clustering_keeps_with_it():
+    labels = np.array([0, 0, 0, 0, 1, 1, -1])
+    other = np.array([5, 5, 5, -1, 2, 3, 2])  # member 3 an outlier there; cluster 1 split
+    np.testing.assert_allclose(co_membership(labels, other), [3 / 4, 3 / 4, 3 / 4, 0, 1 / 2, 1 / 2])
+
+
+def test_auc_far_scores_only_the_far_members():
+    misplaced = np.array([True, False, True, False, False])
+    far = np.array([True, True, False, False, False])
+    sets = ClusterSets.build(F.normalize(torch.randn(5, 3), dim=1), torch.tensor([0, 0, 0, 0, 1]))
+    shares = np.ones(5)
+    scored = Scored(sets, misplaced, torch.zeros(2, 3), np.array([True, False]), None, None, shares, far)
+    # the far misplaced member is ranked above the far right one; the near ones the other way
+    figures = scored.score(torch.ones(2, 3), torch.tensor([0.9, 0.1, 0.0, 1.0, 0.5]))
+    assert figures["auc_far"] == 1.0
+    assert figures["auc_within"] == 0.25
+    assert figures["auc_all"] == round(2 / 6, 4)
