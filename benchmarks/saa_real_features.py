@@ -122,7 +122,7 @@ class Scored:
             impure,
             dump.pids[member],
             dump.camids[member],
-            camera_share(labels, dump.camids[member]),
+            group_share(labels, dump.camids[member]),
             distance >= np.quantile(distance, 1 - FAR_SHARE),
         )
 
@@ -193,10 +193,11 @@ class Scored:
         }
 
 
-def camera_share(labels: np.ndarray, cameras: np.ndarray) -> np.ndarray:
-    """Per member, the share of its cluster's members taken under its own camera."""
+def group_share(labels: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Per member, the share of its cluster's members in its own group (a camera, or a cluster
+    of a second clustering)."""
     _, inverse, counts = np.unique(
-        np.stack([labels, cameras]), axis=1, return_inverse=True, return_counts=True
+        np.stack([labels, groups]), axis=1, return_inverse=True, return_counts=True
     )
     return counts[inverse.ravel()] / np.bincount(labels)[labels]
 
@@ -255,9 +256,7 @@ def co_membership(labels: np.ndarray, other: np.ndarray) -> np.ndarray:
     """Per clustered member, the share of its cluster that ``other`` (a second clustering of the
     same samples) also puts in the member's cluster; 0 where ``other`` calls the member an outlier."""
     member = labels >= 0
-    labels, other = labels[member], other[member]
-    _, pair, counts = np.unique(np.stack([labels, other]), axis=1, return_inverse=True, return_counts=True)
-    return np.where(other >= 0, counts[pair.ravel()] / np.bincount(labels)[labels], 0.0)
+    return np.where(other[member] >= 0, group_share(labels[member], other[member]), 0.0)
 
 
 def score_second_clustering(scored: Scored, dump: FeatureDump, other: np.ndarray) -> dict[str, float]:

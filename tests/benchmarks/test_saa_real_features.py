@@ -13,7 +13,7 @@ from robustreid.config.variants import NOISE_QUANTILE
 from robustreid.memory.estimators import ClusterSets, trimmed_estimate
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-from saa_real_features import Scored, camera_centred_estimate, camera_share, co_membership  # noqa: E402
+from saa_real_features import Scored, camera_centred_estimate, co_membership, group_share  # noqa: E402
 
 
 def camera_bound_cluster():
@@ -46,8 +46,8 @@ def test_camera_centred_without_cameras_is_the_trimmed_estimate():
         torch.testing.assert_close(got, want)
 
 
-def test_camera_share_is_each_members_camera_share_of_its_cluster():
-    shares = camera_share(np.array([0, 0, 0, 1, 1]), np.array([0, 0, 1, 2, 2]))
+def test_group_share_is_each_members_camera_share_of_its_cluster():
+    shares = group_share(np.array([0, 0, 0, 1, 1]), np.array([0, 0, 1, 2, 2]))
     np.testing.assert_allclose(shares, [2 / 3, 2 / 3, 1 / 3, 1, 1])
 
 
