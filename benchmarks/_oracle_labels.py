@@ -27,12 +27,15 @@ dropped, and reach the library only as the cleaned labels (``benchmarks/ablation
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from robustreid.clustering import Clusterer
 from robustreid.clustering.camera_bias import centre_per_camera
@@ -149,11 +152,76 @@ def _standardised(values: torch.Tensor) -> torch.Tensor:
     return (values - values.mean()) / values.std().clamp(min=1e-12)
 
 
+_STAMP = re.compile(r"_c\d+s(\d+)_(\d+)_")
+
+
+def time_stamps(paths: Sequence[str]) -> np.ndarray:
+    """The recording and frame of each image, from Market-style names (``0002_c1s1_000451_03.jpg`` -> 1, 451)."""
+    stamps = [_STAMP.search(Path(path).name) for path in paths]
+    missing = [path for path, stamp in zip(paths, stamps, strict=True) if stamp is None]
+    if missing:
+        raise SystemExit(f"{missing[0]}: no _c<camera>s<recording>_<frame>_ in the name to read a time from")
+    return np.array([[int(stamp.group(1)), int(stamp.group(2))] for stamp in stamps])
+
+
+def other_passes(stamps: np.ndarray, gap: int) -> Chooser:
+    """The label-free chooser from time stamps (``stamps``: recording and frame per sample): in each
+    cluster, under each camera, the members of every pass but the one nearest the cluster's trimmed mean.
+
+    A pass is a run of a camera's frames in one recording with no step longer than ``gap``. Most
+    people walk past a camera once, and a merge of two people shows as two passes under a camera
+    the two share, whatever their features say: on real features the distances cannot tell a
+    far mistake from a far right member, the time can. The pass kept is the nearest on average,
+    so the majority's view stays.
+    """
+
+    def choose(epoch: Clustered) -> np.ndarray:
+        clustered = np.flatnonzero(epoch.labels >= 0)
+        chosen = np.zeros(len(epoch.labels), dtype=bool)
+        if not len(clustered) or epoch.cameras is None:
+            return chosen
+        cameras = epoch.cameras[clustered]
+        recording, frame = stamps[clustered, 0], stamps[clustered, 1]
+        group = np.unique(np.stack([epoch.labels[clustered], cameras]), axis=1, return_inverse=True)[
+            1
+        ].ravel()
+        order = np.lexsort((frame, recording, group))
+        starts = np.ones(len(order), dtype=bool)
+        starts[1:] = (
+            (np.diff(group[order]) != 0) | (np.diff(recording[order]) != 0) | (np.diff(frame[order]) > gap)
+        )
+        passes = np.empty(len(order), dtype=np.int64)
+        passes[order] = np.cumsum(starts) - 1
+        closeness = _pass_closeness(epoch, clustered, passes)
+        pass_group = np.zeros(len(closeness), dtype=np.int64)
+        pass_group[passes] = group
+        nearest = np.full(group.max() + 1, -1)
+        for index in np.argsort(closeness, kind="stable"):  # the nearest pass of a group is written last
+            nearest[pass_group[index]] = index
+        chosen[clustered] = passes != nearest[group]
+        return chosen
+
+    return choose
+
+
+def _pass_closeness(epoch: Clustered, clustered: np.ndarray, passes: np.ndarray) -> np.ndarray:
+    """Per pass, the cosine of its members' mean to their cluster's trimmed mean (a long pass weighs as one view)."""
+    sets = ClusterSets.build(torch.from_numpy(epoch.features), torch.from_numpy(epoch.labels))
+    prototypes = trimmed_estimate(sets)[0]
+    sums = torch.zeros(int(passes.max()) + 1, sets.features.shape[1]).index_add_(
+        0, torch.from_numpy(passes), sets.features
+    )
+    cluster = torch.zeros(len(sums), dtype=torch.long)
+    cluster[torch.from_numpy(passes)] = sets.labels
+    return (F.normalize(sums, dim=1) * prototypes[cluster]).sum(1).numpy()
+
+
 @dataclass(frozen=True)
 class DropRule:
     """Which members each epoch loses: the misplaced ones (``oracle``, at a ``recall`` and
-    ``precision``, picking the ``ranked`` kinds of member by dispersion), or a ``share`` of the most
-    dispersed; either ranks in the features ``view`` names."""
+    ``precision``, picking the ``ranked`` kinds of member by dispersion), a ``share`` of the most
+    dispersed (either ranks in the features ``view`` names), or the other passes under a camera
+    (``passes_gap`` frames apart at least; the time stamps come with :meth:`chooser`)."""
 
     oracle: bool = False
     share: float = 0.0
@@ -161,13 +229,16 @@ class DropRule:
     recall: float = 1.0
     precision: float = 1.0
     ranked: tuple[str, ...] = ()
+    passes_gap: int = 0
 
     def __bool__(self) -> bool:
-        return self.oracle or self.share > 0
+        return self.oracle or self.share > 0 or self.passes_gap > 0
 
-    def chooser(self, true_ids: np.ndarray) -> Chooser:
+    def chooser(self, true_ids: np.ndarray, paths: Sequence[str]) -> Chooser:
         if self.oracle:
             return misplaced(true_ids, self.recall, self.precision, self.ranked, self.view)
+        if self.passes_gap:
+            return other_passes(time_stamps(paths), self.passes_gap)
         return most_dispersed(self.share, self.view)
 
     @property

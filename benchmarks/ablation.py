@@ -91,11 +91,11 @@ def run_variant(
     cfg = variant_config(config, variant, seed, overrides, f"runs/bench/{name}/{variant}_seed{seed}")
     if not drop:
         return last_epoch_figures(train_unless_finished(cfg, resume), seed)
-    true_ids = build_dataset(cfg.data).train_pids_for_diagnostics()  # read here, by the bench only
+    dataset = build_dataset(cfg.data)
+    true_ids = dataset.train_pids_for_diagnostics()  # read here, by the bench only
+    choose = drop.chooser(true_ids, [item.path for item in dataset.train])
     run_dir = train_unless_finished(
-        cfg,
-        resume,
-        MembersDropped(build_clusterer(cfg.cluster), drop.chooser(true_ids), true_ids, drop.reads_first_view),
+        cfg, resume, MembersDropped(build_clusterer(cfg.cluster), choose, true_ids, drop.reads_first_view)
     )
     records = run_dir.read_metrics()
     return last_epoch_figures(run_dir, seed) | {
@@ -168,6 +168,7 @@ def run_all(args: argparse.Namespace, overrides: list[str]) -> dict[str, list[di
         args.oracle_recall,
         args.oracle_precision,
         tuple(args.oracle_ranked),
+        args.drop_other_passes,
     )
     call = [(args.name, args.config, v, s, overrides, args.resume, drop) for v, s in tasks]
     if args.jobs == 1:
@@ -242,13 +243,24 @@ def parse_args() -> argparse.Namespace:
         help="with --drop-dispersed or --oracle-ranked: rank by the distances in this epoch's features, in the first epoch's "
         "(pre-trained, centred per camera), or by the sum of both, each standardised (default current)",
     )
+    parser.add_argument(
+        "--drop-other-passes",
+        type=int,
+        default=0,
+        metavar="GAP",
+        help="each epoch, in each cluster and under each camera, the members of every pass but the nearest "
+        "become outliers; a pass is a run of frames with no step over GAP, read from Market-style file names "
+        "(label-free, from time stamps; default 0: none)",
+    )
     args = parser.parse_args()
+    if args.drop_other_passes < 0:
+        parser.error(f"--drop-other-passes must be a frame count >= 0, got {args.drop_other_passes}")
+    if sum(map(bool, (args.drop_dispersed, args.oracle_drop_misplaced, args.drop_other_passes))) > 1:
+        parser.error(
+            "--drop-dispersed, --oracle-drop-misplaced and --drop-other-passes choose the dropped members differently: give one"
+        )
     if not 0 <= args.drop_dispersed < 1:
         parser.error(f"--drop-dispersed must be in [0, 1), got {args.drop_dispersed}")
-    if args.drop_dispersed and args.oracle_drop_misplaced:
-        parser.error(
-            "--drop-dispersed and --oracle-drop-misplaced choose the dropped members differently: give one"
-        )
     for option in ("recall", "precision"):
         value = getattr(args, f"oracle_{option}")
         if not 0 < value <= 1:

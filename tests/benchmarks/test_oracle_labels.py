@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-from _oracle_labels import DropRule, MembersDropped, misplaced, most_dispersed  # noqa: E402
+from _oracle_labels import (  # noqa: E402
+    Clustered,
+    DropRule,
+    MembersDropped,
+    misplaced,
+    most_dispersed,
+    other_passes,
+    time_stamps,
+)
 
 
 class FixedClusterer:
@@ -34,6 +42,7 @@ class FixedClusterer:
 
 TRUE_IDS = np.array([7, 7, 7, 9, 9, 9, 9, 7, 5, 5])
 LABELS = np.array([0, 0, 0, 0, 1, 1, 1, 1, -1, 1])  # cluster 0: 7,7,7,9; cluster 1: 9,9,9,7,5
+PATHS = [f"{pid:04d}_c1s1_{100 * i:06d}_01.jpg" for i, pid in enumerate(TRUE_IDS)]
 
 
 def test_the_oracle_drops_the_members_of_another_identity_and_keeps_the_rest():
@@ -126,9 +135,13 @@ def test_the_first_view_finds_a_stray_the_trained_features_hide():
 )
 def test_its_state_is_the_wrapped_clusterers_and_the_first_view_if_its_rule_reads_it(rule, keeps):
     first = np.arange(40, dtype=np.float32).reshape(10, 4)
-    dropping = MembersDropped(FixedClusterer(LABELS), rule.chooser(TRUE_IDS), TRUE_IDS, rule.reads_first_view)
+    dropping = MembersDropped(
+        FixedClusterer(LABELS), rule.chooser(TRUE_IDS, PATHS), TRUE_IDS, rule.reads_first_view
+    )
     dropping(first)
-    restored = MembersDropped(FixedClusterer(LABELS), rule.chooser(TRUE_IDS), TRUE_IDS, rule.reads_first_view)
+    restored = MembersDropped(
+        FixedClusterer(LABELS), rule.chooser(TRUE_IDS, PATHS), TRUE_IDS, rule.reads_first_view
+    )
     restored.load_state_dict(dropping.state_dict())
     assert restored.clusterer.calls == 1
     assert (restored.first_features is not None) == keeps
@@ -204,6 +217,49 @@ def test_the_first_view_needs_a_share_to_drop(monkeypatch, capsys):
     ],
 )
 def test_the_oracles_quality_is_checked(monkeypatch, capsys, flags, message):
+    import ablation
+
+    monkeypatch.setattr(sys, "argv", ["ablation.py", "--name", "n", "--config", "c.yaml", *flags])
+    with pytest.raises(SystemExit):
+        ablation.parse_args()
+    assert message in capsys.readouterr().err
+
+
+def test_time_stamps_read_the_recording_and_frame_and_a_name_without_them_is_one_line():
+    np.testing.assert_array_equal(
+        time_stamps(["a/0002_c1s1_000451_03.jpg", "0007_c6s3_012000_01.png"]), [[1, 451], [3, 12000]]
+    )
+    with pytest.raises(SystemExit, match="img.jpg: no _c<camera>s<recording>_<frame>_ in the name"):
+        time_stamps(["0002_c1s1_000451_03.jpg", "x/img.jpg"])
+
+
+def test_other_passes_drop_every_pass_under_a_camera_but_the_nearest():
+    labels = np.array([0, 0, 0, 0, 0, 0, 0, -1, 1, 1])
+    cameras = np.array([0, 0, 0, 0, 0, 0, 1, 0, 0, 0])
+    stamps = np.array(
+        [[1, 0], [1, 50], [1, 90], [1, 900], [1, 950], [2, 60], [1, 5000], [1, 900], [1, 0], [1, 50]]
+    )
+    a, b = [1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]
+    features = np.array([a, a, a, b, b, b, a, b, b, b], dtype=np.float32)
+    chosen = other_passes(stamps, gap=100)(Clustered(labels, features, cameras))
+    # frames 900-950 are a second pass (step 810 > 100), recording 2 a third; camera 1 and cluster 1
+    # have one pass each, and the outlier is never chosen
+    assert np.flatnonzero(chosen).tolist() == [3, 4, 5]
+    assert not other_passes(stamps, gap=1000)(Clustered(labels, features, cameras))[[3, 4]].any()
+    assert not other_passes(stamps, gap=100)(Clustered(labels, features, None)).any()  # no cameras: no passes
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--drop-other-passes", "-5"], "--drop-other-passes must be a frame count >= 0, got -5"),
+        (
+            ["--drop-other-passes", "500", "--drop-dispersed", "0.1"],
+            "choose the dropped members differently: give one",
+        ),
+    ],
+)
+def test_the_drop_rules_exclude_each_other(monkeypatch, capsys, flags, message):
     import ablation
 
     monkeypatch.setattr(sys, "argv", ["ablation.py", "--name", "n", "--config", "c.yaml", *flags])
