@@ -164,6 +164,7 @@ def test_its_state_is_the_wrapped_clusterers_and_the_first_view_if_its_rule_read
             ["--oracle-drop-misplaced", "--oracle-recall", "0.5", "--oracle-precision", "0.6"],
             DropRule(oracle=True, recall=0.5, precision=0.6),
         ),
+        (["--drop-other-passes", "500"], DropRule(passes_gap=500)),
     ],
 )
 def test_ablation_hands_the_drop_options_to_every_run(monkeypatch, flags, handed):
@@ -186,7 +187,7 @@ def test_ablation_hands_the_drop_options_to_every_run(monkeypatch, flags, handed
     ]
     monkeypatch.setattr(sys, "argv", argv)
     ablation.run_all(ablation.parse_args(), [])
-    assert [call[-1] for call in calls] == [handed, handed]
+    assert [call[-2] for call in calls] == [handed, handed]  # the last is the tracklet weight
 
 
 def test_the_first_view_needs_a_share_to_drop(monkeypatch, capsys):

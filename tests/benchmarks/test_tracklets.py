@@ -77,3 +77,14 @@ def test_the_weight_is_checked(monkeypatch, capsys, weight):
     with pytest.raises(SystemExit):
         ablation.parse_args()
     assert f"--tracklets must be in [0, 1], got {float(weight)}" in capsys.readouterr().err
+
+
+def test_ablation_hands_the_tracklet_weight_to_every_run(monkeypatch):
+    import ablation
+
+    calls = []
+    monkeypatch.setattr(ablation, "run_variant", lambda *args: calls.append(args) or {"seed": args[3]})
+    argv = ["ablation.py", "--name", "n", "--config", "c.yaml", "--variants", "cc_hard", "--seeds", "1", "2"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--tracklets", "0.5"])
+    ablation.run_all(ablation.parse_args(), [])
+    assert [call[-1] for call in calls] == [0.5, 0.5]
