@@ -27,10 +27,8 @@ dropped, and reach the library only as the cleaned labels (``benchmarks/ablation
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +37,7 @@ import torch.nn.functional as F
 
 from robustreid.clustering import Clusterer
 from robustreid.clustering.camera_bias import centre_per_camera
+from robustreid.data.datasets.market_style import time_stamps
 from robustreid.memory.diagnostics import misplaced_members
 from robustreid.memory.estimators import ClusterSets, trimmed_estimate
 
@@ -152,18 +151,6 @@ def _standardised(values: torch.Tensor) -> torch.Tensor:
     return (values - values.mean()) / values.std().clamp(min=1e-12)
 
 
-_STAMP = re.compile(r"_c\d+s(\d+)_(\d+)_")
-
-
-def time_stamps(paths: Sequence[str]) -> np.ndarray:
-    """The recording and frame of each image, from Market-style names (``0002_c1s1_000451_03.jpg`` -> 1, 451)."""
-    stamps = [_STAMP.search(Path(path).name) for path in paths]
-    missing = [path for path, stamp in zip(paths, stamps, strict=True) if stamp is None]
-    if missing:
-        raise SystemExit(f"{missing[0]}: no _c<camera>s<recording>_<frame>_ in the name to read a time from")
-    return np.array([[int(stamp.group(1)), int(stamp.group(2))] for stamp in stamps])
-
-
 def other_passes(stamps: np.ndarray, gap: int) -> Chooser:
     """The label-free chooser from time stamps (``stamps``: recording and frame per sample): in each
     cluster, under each camera, the members of every pass but the one nearest the cluster's trimmed mean.
@@ -238,7 +225,7 @@ class DropRule:
         if self.oracle:
             return misplaced(true_ids, self.recall, self.precision, self.ranked, self.view)
         if self.passes_gap:
-            return other_passes(time_stamps(paths), self.passes_gap)
+            return other_passes(time_stamps(paths, "--drop-other-passes"), self.passes_gap)
         return most_dispersed(self.share, self.view)
 
     @property

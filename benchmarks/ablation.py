@@ -54,12 +54,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mean_and_spread, training_parser, write_result  # noqa: E402
-from _oracle_labels import VIEWS, DropRule, MembersDropped, time_stamps  # noqa: E402
-from _tracklets import TrackletMeans  # noqa: E402
+from _oracle_labels import VIEWS, DropRule, MembersDropped  # noqa: E402
 from robustreid.clustering import Clusterer  # noqa: E402
 from robustreid.config import TrainConfig, load_config  # noqa: E402
 from robustreid.config.variants import NAMED_VARIANTS, VARIANTS  # noqa: E402
-from robustreid.engine.builder import build_clusterer, build_dataset  # noqa: E402
+from robustreid.engine.builder import build_clusterer, build_dataset, train_time_stamps  # noqa: E402
 from robustreid.engine.run import train_and_report  # noqa: E402
 from robustreid.engine.run_dir import RunDir  # noqa: E402
 
@@ -81,7 +80,6 @@ def run_variant(
     overrides: list[str],
     resume: bool,
     drop: DropRule | None = None,
-    tracklet_weight: float = 0.0,
 ) -> dict:
     """Train one (variant, seed) run and return its last-epoch figures.
 
@@ -89,21 +87,14 @@ def run_variant(
     With a ``drop`` rule each epoch's misplaced members, or a share of the most dispersed ones,
     are dropped (:class:`MembersDropped`); the figures then add the
     purity the real clustering had before and the share of the dropped that were misplaced.
-    With a ``tracklet_weight`` the clustering sees each feature blended with its tracklet's mean
-    (:class:`TrackletMeans`).
     """
     cfg = variant_config(config, variant, seed, overrides, f"runs/bench/{name}/{variant}_seed{seed}")
-    if not (drop or tracklet_weight):
+    if not drop:
         return last_epoch_figures(train_unless_finished(cfg, resume), seed)
     dataset = build_dataset(cfg.data)
-    paths = [item.path for item in dataset.train]
-    clusterer = build_clusterer(cfg.cluster)
-    if tracklet_weight:
-        clusterer = TrackletMeans(clusterer, time_stamps(paths), tracklet_weight)
-    if not drop:
-        return last_epoch_figures(train_unless_finished(cfg, resume, clusterer), seed)
     true_ids = dataset.train_pids_for_diagnostics()  # read here, by the bench only
-    choose = drop.chooser(true_ids, paths)
+    choose = drop.chooser(true_ids, [item.path for item in dataset.train])
+    clusterer = build_clusterer(cfg.cluster, train_time_stamps(dataset, cfg.cluster))
     run_dir = train_unless_finished(
         cfg, resume, MembersDropped(clusterer, choose, true_ids, drop.reads_first_view)
     )
@@ -180,7 +171,7 @@ def run_all(args: argparse.Namespace, overrides: list[str]) -> dict[str, list[di
         tuple(args.oracle_ranked),
         args.drop_other_passes,
     )
-    call = [(args.name, args.config, v, s, overrides, args.resume, drop, args.tracklets) for v, s in tasks]
+    call = [(args.name, args.config, v, s, overrides, args.resume, drop) for v, s in tasks]
     if args.jobs == 1:
         runs = [run_variant(*c) for c in call]
     else:
@@ -262,18 +253,7 @@ def parse_args() -> argparse.Namespace:
         "become outliers; a pass is a run of frames with no step over GAP, read from Market-style file names "
         "(label-free, from time stamps; default 0: none)",
     )
-    parser.add_argument(
-        "--tracklets",
-        type=float,
-        default=0.0,
-        metavar="WEIGHT",
-        help="cluster each feature blended with its tracklet's mean at this weight (1: the mean alone); "
-        "tracklets link alike images of one camera a few frames apart, read from Market-style file names "
-        "(label-free, benchmarks/_tracklets.py; default 0: off)",
-    )
     args = parser.parse_args()
-    if not 0 <= args.tracklets <= 1:
-        parser.error(f"--tracklets must be in [0, 1], got {args.tracklets}")
     if args.drop_other_passes < 0:
         parser.error(f"--drop-other-passes must be a frame count >= 0, got {args.drop_other_passes}")
     if sum(map(bool, (args.drop_dispersed, args.oracle_drop_misplaced, args.drop_other_passes))) > 1:

@@ -17,7 +17,6 @@ from _oracle_labels import (  # noqa: E402
     misplaced,
     most_dispersed,
     other_passes,
-    time_stamps,
 )
 
 
@@ -187,7 +186,7 @@ def test_ablation_hands_the_drop_options_to_every_run(monkeypatch, flags, handed
     ]
     monkeypatch.setattr(sys, "argv", argv)
     ablation.run_all(ablation.parse_args(), [])
-    assert [call[-2] for call in calls] == [handed, handed]  # the last is the tracklet weight
+    assert [call[-1] for call in calls] == [handed, handed]
 
 
 def test_the_first_view_needs_a_share_to_drop(monkeypatch, capsys):
@@ -224,14 +223,6 @@ def test_the_oracles_quality_is_checked(monkeypatch, capsys, flags, message):
     with pytest.raises(SystemExit):
         ablation.parse_args()
     assert message in capsys.readouterr().err
-
-
-def test_time_stamps_read_the_recording_and_frame_and_a_name_without_them_is_one_line():
-    np.testing.assert_array_equal(
-        time_stamps(["a/0002_c1s1_000451_03.jpg", "0007_c6s3_012000_01.png"]), [[1, 451], [3, 12000]]
-    )
-    with pytest.raises(SystemExit, match="img.jpg: no _c<camera>s<recording>_<frame>_ in the name"):
-        time_stamps(["0002_c1s1_000451_03.jpg", "x/img.jpg"])
 
 
 def test_other_passes_drop_every_pass_under_a_camera_but_the_nearest():

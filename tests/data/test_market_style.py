@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from robustreid.data import load_dataset
+from robustreid.data.datasets.market_style import time_stamps
 from robustreid.errors import DataError
 
 
@@ -68,3 +69,16 @@ def test_duke_has_eight_cameras(tmp_path: Path, make_files) -> None:
     for folder in ("bounding_box_train", "query", "bounding_box_test"):
         make_files(tmp_path / "DukeMTMC-reID" / folder, ["0005_c8_f0051234.jpg", "0005_c1_f0050000.jpg"])
     assert sorted(it.camid for it in load_dataset("dukemtmcreid", tmp_path).query) == [0, 7]
+
+
+def test_time_stamps_are_the_recording_and_frame_after_the_camera() -> None:
+    stamps = time_stamps(["a/0002_c1s1_000451_03.jpg", "-1_c6s3_012000_01.png"])
+    assert stamps.tolist() == [[1, 451], [3, 12000]]
+    assert time_stamps([]).shape == (0, 2)
+
+
+def test_a_name_without_a_time_stamp_names_the_setting_that_reads_it() -> None:
+    with pytest.raises(
+        DataError, match="crops/img7.jpg: --drop-other-passes reads each training image's time stamp"
+    ):
+        time_stamps(["0002_c1s1_000451_03.jpg", "crops/img7.jpg"], reader="--drop-other-passes")

@@ -10,10 +10,12 @@ import torch
 
 from robustreid.config import ClusterConfig, EvalConfig, OptimConfig, load_config
 from robustreid.data import load_dataset
+from robustreid.data.base import ImageItem, ReidDataset
 from robustreid.engine.builder import build_clusterer, build_optimizer, build_scheduler, build_trainer
 from robustreid.engine.run import train_and_report
 from robustreid.engine.run_dir import RunDir
 from robustreid.engine.trainer import Trainer, TrainImages, format_epoch
+from robustreid.errors import DataError
 from robustreid.inference.checkpoint import load_model
 from robustreid.memory.cluster_memory import ClusterMemory
 from robustreid.memory.settings import MemoryConfig
@@ -121,6 +123,21 @@ class SameLabelsEveryEpoch:
 
     def load_state_dict(self, state: dict) -> None:
         self.calls = state["calls"]
+
+
+def test_tracklets_read_the_time_stamps_before_any_image_is_decoded(tiny_config, tmp_path):
+    unnamed = ReidDataset("folder", [ImageItem(str(tmp_path / "missing" / "crop7.jpg"), -1, 0)])
+    with pytest.raises(
+        DataError, match="crop7.jpg: cluster.tracklet_weight reads each training image's time stamp"
+    ):
+        build_trainer(tiny_config(tmp_path, "cluster.tracklet_weight=1"), dataset=unnamed)
+
+
+def test_a_run_with_tracklets_clusters_them_every_epoch(tiny_dataset, tmp_path, tiny_config):
+    cfg = tiny_config(tmp_path, "eval.every=0", "cluster.tracklet_weight=1")
+    seeded_trainer(cfg, tiny_dataset).fit()
+    counts = [r["tracklets"] for r in RunDir(tmp_path).read_metrics()]
+    assert len(counts) == 2 and all(0 < count < len(tiny_dataset.train) for count in counts)
 
 
 def test_a_clusterer_handed_to_build_trainer_labels_every_epoch(tiny_dataset, tmp_path, tiny_config):

@@ -29,6 +29,7 @@ from robustreid.errors import ConfigError
         ("cluster.eps=1.2", "cluster.eps=1.2 must be in (0, 1) with cluster.method=sparse"),
         ("cluster.min_samples=0", "cluster.min_samples=0 must be >= 1"),
         ("cluster.k1=0", "cluster.k1=0 must be >= 1"),
+        ("cluster.tracklet_weight=1.5", "cluster.tracklet_weight=1.5 must be in [0, 1]"),
         ("data.height=8", "data.height=8 must be >= 16"),
         ("data.width=-4", "data.width=-4 must be >= 16"),
         ("data.num_workers=-1", "data.num_workers=-1 must be >= 0"),

@@ -30,6 +30,10 @@ them) or ``kept``.
 
 The cluster-count drop compares a clustering with the previous epoch's, which was made
 with the same settings or, when they are being replaced, with the ones that failed.
+
+With ``cluster.tracklet_weight`` and each image's time stamp, the features are first blended
+with their tracklet's mean (:mod:`robustreid.clustering.tracklets`); the figures add the
+number of ``tracklets``.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ from robustreid.clustering.neighbours import KnnFunction, Neighbours, backend_fo
 from robustreid.clustering.pseudo_labels import graph_labels, jaccard_distance
 from robustreid.clustering.settings import AUTO, REFERENCE, ClusterConfig, GuardConfig, ResolvedSettings
 from robustreid.clustering.stats import cross_camera_share, pseudo_label_stats
+from robustreid.clustering.tracklets import tracklet_means
+from robustreid.errors import ConfigError
 
 log = logging.getLogger("robustreid")
 
@@ -143,9 +149,18 @@ class PseudoLabeler:
     is deterministic, so the ranks find the same labels.
     """
 
-    def __init__(self, config: ClusterConfig | None = None, search: KnnFunction = knn) -> None:
+    def __init__(
+        self, config: ClusterConfig | None = None, search: KnnFunction = knn, stamps: np.ndarray | None = None
+    ) -> None:
+        """``stamps`` (N, 2): each image's recording and frame, read by ``cluster.tracklet_weight`` only."""
         self.config = config or ClusterConfig()
         self.search = search
+        if self.config.tracklet_weight and stamps is None:
+            raise ConfigError(
+                "cluster.tracklet_weight needs each training image's time stamp (recording, frame); "
+                "set cluster.tracklet_weight=0"
+            )
+        self.stamps = stamps if self.config.tracklet_weight else None
         self.previous_labels: np.ndarray | None = None
         #: with ``auto``: the derived settings used since the guard first rejected the reference's
         self.kept: ResolvedSettings | None = None
@@ -154,7 +169,15 @@ class PseudoLabeler:
     def __call__(
         self, features: np.ndarray, cameras: np.ndarray | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """``cameras`` (N,) are read by ``cluster.camera_penalty`` and ``cross_camera_share``; identities never are."""
+        """``cameras`` (N,) are read by ``cluster.camera_penalty``, ``cross_camera_share`` and the
+        tracklets; identities never are."""
+        tracklet_figures = {}
+        if self.stamps is not None:
+            one_camera = np.zeros(len(features), dtype=np.int64)
+            features, count = tracklet_means(
+                features, one_camera if cameras is None else cameras, self.stamps, self.config.tracklet_weight
+            )
+            tracklet_figures["tracklets"] = count
         settings, labels, problems = (
             self._cluster_auto(features, cameras)
             if self.config.any_auto
@@ -162,7 +185,7 @@ class PseudoLabeler:
         )
         for problem in problems:
             log.warning("pseudo-labels: %s", problem.message)
-        figures = settings.as_record() | {"collapse": [p.check for p in problems]}
+        figures = settings.as_record() | {"collapse": [p.check for p in problems]} | tracklet_figures
         share = cross_camera_share(labels, cameras)
         if share is not None:
             figures["cross_camera_share"] = share

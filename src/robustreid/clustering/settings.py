@@ -59,6 +59,11 @@ class ClusterConfig:
     # with camera ids: lower same-camera similarities by this much when ranking neighbours, after
     # centring each camera's features (clustering/camera_bias.py); 0 = camera-blind, as the reference
     camera_penalty: float | int | str = 0.0  # an int (0) is a float too
+    # with time stamps in the training file names (<pid>_c1s1_000451_01.jpg: camera 1, recording 1,
+    # frame 451): cluster each feature blended with its tracklet's mean at this weight, a tracklet
+    # being alike images of one camera and recording a few frames apart (clustering/tracklets.py);
+    # 0 = off, 1 = the mean alone
+    tracklet_weight: float = 0.0
     guard: GuardConfig = field(default_factory=GuardConfig)
 
     def __post_init__(self) -> None:
@@ -70,6 +75,7 @@ class ClusterConfig:
             self.eps = float(self.eps)
         if self.camera_penalty != AUTO:
             self.camera_penalty = float(self.camera_penalty)
+        self.tracklet_weight = float(self.tracklet_weight)
         if self.camera_penalty != 0 and self.method == "dense":
             raise ConfigError(
                 "cluster.camera_penalty needs cluster.method=sparse: the dense oracle ranks by itself"

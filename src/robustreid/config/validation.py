@@ -178,6 +178,7 @@ RANGES: tuple[Rule, ...] = (
     at_least("cluster.k1", 1),
     at_least("cluster.k2", 1),
     at_least("cluster.camera_penalty", 0),
+    numeric("cluster.tracklet_weight", "in [0, 1]", lambda value, _: 0 <= value <= 1),
     above("memory.temperature", 0),
     within("memory.momentum", 0, 1),
     at_least("memory.warmup_epochs", 0),

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from robustreid.clustering import ClusterConfig, Clusterer, PseudoLabeler
 from robustreid.config import DataConfig, OptimConfig, TrainConfig
 from robustreid.data import every_nth_identity, load_dataset
 from robustreid.data.base import ReidDataset
+from robustreid.data.datasets.market_style import time_stamps
 from robustreid.distributed import prepare_batchnorm, process_device, sharded_knn
 from robustreid.engine.observers import EpochObserver, GroundTruthDiagnostics, RunPictures
 from robustreid.engine.run_dir import RunDir
@@ -47,6 +49,8 @@ def build_trainer(
     device = process_device(cfg.device)
     dataset = dataset or build_dataset(cfg.data)
     log.info("\n%s", dataset.summary())
+    if clusterer is None:
+        clusterer = build_clusterer(cfg.cluster, train_time_stamps(dataset, cfg.cluster))
     model = prepare_batchnorm(build_model_from_config(cfg.model), cfg.model, cfg.optim.batch_size)
     model = model.to(device, memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg.optim)
@@ -58,7 +62,7 @@ def build_trainer(
         optimizer,
         build_scheduler(optimizer, cfg.optim),
         images,
-        clusterer if clusterer is not None else build_clusterer(cfg.cluster),
+        clusterer,
         schedule=cfg.optim,
         run_dir=run_dir,
         evaluation=cfg.eval,
@@ -88,9 +92,16 @@ def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig) -> tor
     return torch.optim.lr_scheduler.StepLR(optimizer, optim.step_size, optim.gamma)
 
 
-def build_clusterer(cluster: ClusterConfig) -> PseudoLabeler:
-    """A labeler whose kNN search is shared by the ranks under torchrun (every rank runs it)."""
-    return PseudoLabeler(cluster, search=sharded_knn)
+def build_clusterer(cluster: ClusterConfig, stamps: np.ndarray | None = None) -> PseudoLabeler:
+    """A labeler whose kNN search is shared by the ranks under torchrun (every rank runs it);
+    ``stamps`` are the training images' time stamps, which ``cluster.tracklet_weight`` reads."""
+    return PseudoLabeler(cluster, search=sharded_knn, stamps=stamps)
+
+
+def train_time_stamps(dataset: ReidDataset, cluster: ClusterConfig) -> np.ndarray | None:
+    """The training images' recording and frame, read from their names where ``cluster.tracklet_weight``
+    asks for them (before any image is decoded, so that a name without one fails at once)."""
+    return time_stamps([item.path for item in dataset.train]) if cluster.tracklet_weight else None
 
 
 def build_observers(dataset: ReidDataset, run_dir: RunDir, camera_filter: bool) -> list[EpochObserver]:

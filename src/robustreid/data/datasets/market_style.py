@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from robustreid.data.base import ImageItem, ReidDataset
 from robustreid.data.datasets.layout import Layout, find_layout, list_images, require_root
 from robustreid.errors import DataError
@@ -23,6 +25,7 @@ JUNK_PID = -1
 
 _PID_PATTERN = re.compile(r"^(-?\d+)(?=_|\.|$)")
 _CAMERA_PATTERN = re.compile(r"_c(\d+)")
+_STAMP_PATTERN = re.compile(r"_c\d+s(\d+)_(\d+)_")
 
 
 def pid_from_name(name: str) -> int | None:
@@ -35,6 +38,23 @@ def camera_from_name(name: str) -> int | None:
     """The raw camera number after ``_c`` (``0002_c1s1_...`` -> 1), else None."""
     match = _CAMERA_PATTERN.search(name)
     return int(match.group(1)) if match else None
+
+
+def time_stamps(paths: Sequence[str], reader: str = "cluster.tracklet_weight") -> np.ndarray:
+    """Each image's recording and frame, after its camera (``0002_c1s1_000451_03.jpg`` -> 1, 451), as (N, 2).
+
+    Only a setting that asks for them reads them (``reader``), so a name without one is that setting's error.
+    """
+    stamps = [_STAMP_PATTERN.search(Path(path).name) for path in paths]
+    for path, stamp in zip(paths, stamps, strict=True):
+        if stamp is None:
+            raise DataError(
+                f"{path}: {reader} reads each training image's time stamp from its name, "
+                "as in 0002_c1s1_000451_03.jpg (camera 1, recording 1, frame 451)"
+            )
+    return np.array([[int(stamp.group(1)), int(stamp.group(2))] for stamp in stamps], dtype=np.int64).reshape(
+        -1, 2
+    )
 
 
 def one_based_cameras(count: int) -> dict[int, int]:
