@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,16 @@ def dump_epochs(choices: list[str]) -> dict[str, int]:
             raise SystemExit(f"--dumps {choice}: give NAME=EPOCH, or one of {', '.join(DUMPS)}")
         epochs[name] = int(epoch) if epoch else DUMPS[name]
     return epochs
+
+
+def existing_dumps(run: str, choices: list[str]) -> Iterator[tuple[str, int, Path]]:
+    """(name, epoch, path) of each asked dump of ``run`` that exists; a missing one is skipped, saying how to regenerate it."""
+    for name, epoch in dump_epochs(choices).items():
+        path = dump_dir(run) / f"epoch_{epoch:02d}.npz"
+        if path.exists():
+            yield name, epoch, path
+        else:
+            print(f"skipping {name}: {path} is missing; regenerate with: {REGENERATE}")
 
 
 def dump_dir(run: str) -> Path:

@@ -60,7 +60,7 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
-from _feature_dumps import REGENERATE, FeatureDump, add_dump_arguments, dump_dir, dump_epochs  # noqa: E402
+from _feature_dumps import FeatureDump, add_dump_arguments, dump_dir, existing_dumps  # noqa: E402
 from _oracle_labels import Clustered, dispersion  # noqa: E402
 from robustreid.clustering.camera_bias import centre_per_camera  # noqa: E402
 from robustreid.clustering.pseudo_labels import graph_labels, jaccard_distance  # noqa: E402
@@ -282,11 +282,7 @@ def main() -> None:
             f"--config {args.config}: the reliability row needs fixed cluster settings, not auto"
         )
     previous = None
-    for name, epoch in dump_epochs(args.dumps).items():
-        path = dump_dir(args.run) / f"epoch_{epoch:02d}.npz"
-        if not path.exists():
-            print(f"skipping {name}: {path} is missing; regenerate with: {REGENERATE}")
-            continue
+    for name, epoch, path in existing_dumps(args.run, args.dumps):
         dump = FeatureDump.load(path)
         scored = Scored.from_dump(dump)
         rows = {}

@@ -33,7 +33,7 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
-from _feature_dumps import REGENERATE, FeatureDump, add_dump_arguments, dump_dir, dump_epochs  # noqa: E402
+from _feature_dumps import FeatureDump, add_dump_arguments, existing_dumps  # noqa: E402
 from _oracle_labels import Clustered, other_passes  # noqa: E402
 from robustreid.clustering.camera_bias import debiased_neighbours  # noqa: E402
 from robustreid.config.schema import load_config  # noqa: E402
@@ -107,11 +107,7 @@ def main() -> None:
     stamps = time_stamps([item.path for item in dataset.train], "this bench")
     identities = dataset.train_pids_for_diagnostics()
     dumps = {}
-    for name, epoch in dump_epochs(args.dumps).items():
-        path = dump_dir(args.run) / f"epoch_{epoch:02d}.npz"
-        if not path.exists():
-            print(f"skipping {name}: {path} is missing; regenerate with: {REGENERATE}")
-            continue
+    for name, epoch, path in existing_dumps(args.run, args.dumps):
         dump = FeatureDump.load(path)
         if not np.array_equal(dump.pids, identities):
             raise SystemExit(f"{path}: its images are not --config {args.config}'s training images")
