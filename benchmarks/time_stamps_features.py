@@ -10,6 +10,9 @@ identities are read to score only. Three questions, each a candidate use of time
   Most people walk past a camera once: is another pass under one camera a different person?
 * ``other_passes``: the label-free drop of ``ablation.py --drop-other-passes GAP``: its precision
   (share of the dropped that are misplaced) and recall (share of the misplaced it drops).
+* ``tracklets``: the tracklets ``cluster.tracklet_weight`` links (``robustreid.clustering.tracklets``):
+  how many, how many join two images or more, and their purity (the share of images of their
+  tracklet's majority identity).
 * ``tracklet_means``: the run's clustering with ``cluster.tracklet_weight`` at 0, 0.5 and 1: clusters,
   clustered images, purity, ARI over the clustered, and how many identities are the majority of a cluster.
 
@@ -36,6 +39,7 @@ from _common import write_result  # noqa: E402
 from _feature_dumps import FeatureDump, add_dump_arguments, existing_dumps  # noqa: E402
 from _oracle_labels import Clustered, other_passes  # noqa: E402
 from robustreid.clustering.camera_bias import debiased_neighbours  # noqa: E402
+from robustreid.clustering.tracklets import tracklets  # noqa: E402
 from robustreid.config.schema import load_config  # noqa: E402
 from robustreid.data.datasets.market_style import time_stamps  # noqa: E402
 from robustreid.engine.builder import build_clusterer, build_dataset  # noqa: E402
@@ -80,6 +84,17 @@ def drop_quality(dump: FeatureDump, stamps: np.ndarray) -> dict[str, dict[str, f
     return out
 
 
+def tracklet_quality(dump: FeatureDump, stamps: np.ndarray) -> dict[str, float]:
+    """The linked tracklets of the dump: their count, how many join several images, and their purity."""
+    ids = tracklets(dump.features, dump.camids, stamps)
+    sizes = np.bincount(ids)
+    return {
+        "tracklets": len(sizes),
+        "of_two_or_more": int((sizes > 1).sum()),
+        "purity": round(float(1 - misplaced_members(ids, dump.pids).mean()), 4),
+    }
+
+
 def clustering_quality(dump: FeatureDump, stamps: np.ndarray, config: str) -> dict[str, dict[str, float]]:
     """The run's clustering of the dump with each tracklet weight."""
     out = {}
@@ -115,6 +130,7 @@ def main() -> None:
             "epoch": epoch,
             "pairs": pair_kinds(dump, stamps),
             "other_passes": drop_quality(dump, stamps),
+            "tracklets": tracklet_quality(dump, stamps),
             "tracklet_means": clustering_quality(dump, stamps, args.config),
         }
         print(name, dumps[name], flush=True)

@@ -1,8 +1,9 @@
 """Tracklets from time stamps: a signal from outside the features for the clustering.
 
 Images of one camera and recording taken a few frames apart that also look alike are one
-person walking past: on the camera-debiased Market-1501 subset 99.9 % of such links join one
-identity, at every epoch. Clustering mistakes are what no score on the features finds well
+person walking past: on the camera-debiased Market-1501 subset the tracklets of trained features
+hold one identity for 99.9-100 % of their images (epochs 5-19), those of the ImageNet features for
+91 %, where a similarity of 0.5 chains some passers-by together. Clustering mistakes are what no score on the features finds well
 (docs/experiments/detector_picks.md); a tracklet's shared view is one the features cannot
 fake. With ``cluster.tracklet_weight`` the labeler clusters each feature blended with its
 tracklet's mean, so that a tracklet's frames are clustered by what they share, and early,
